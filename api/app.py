@@ -1,0 +1,138 @@
+"""The Litestar application: ``create_app(settings)`` is the one composition point.
+
+It loads the enabled plugins, mounts each plugin's routes under ``/api/v1/<plugin-with-dashes>``
+with its OpenAPI tag, wires the database session and pagination dependencies, problem+json
+errors, the request id, the scheduler and the plugins' start-up and shut-down hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Tag
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.errors import EXCEPTION_HANDLERS
+from api.health import health
+from api.middleware import request_id_middleware
+from core.config import Settings, load_settings
+from core.db import Database
+from core.logs import get_logger
+from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
+from core.plugins import PluginManager, PluginRecord, load_plugins
+from core.scheduler import JobScheduler
+from core.version import VERSION
+
+log = get_logger(__name__)
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """A session per request, committed after the handler returns and before the response is sent.
+
+    A failed commit therefore becomes an error response: nothing is acknowledged that was not stored.
+    """
+    async with state.database.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def provide_page(
+    limit: int = Parameter(query="limit", ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description="Page size"),
+    offset: int = Parameter(query="offset", ge=0, default=0, description="Items to skip"),
+) -> PageParams:
+    """The ``limit`` and ``offset`` of a list request."""
+    return PageParams(limit=limit, offset=offset)
+
+
+def _plugin_router(record: PluginRecord) -> Router:
+    return Router(path=record.url_prefix, route_handlers=record.routes, tags=[record.name])
+
+
+def _mount_plugins(app: Litestar, plugins: PluginManager) -> None:
+    """Mount each plugin's routes; a plugin whose routes cannot be mounted is marked failed."""
+    for record in plugins.ok_plugins():
+        if not record.routes:
+            continue
+        try:
+            app.register(_plugin_router(record))
+        except Exception as exc:
+            record.status, record.error = "failed", f"register_routes: {type(exc).__name__}: {exc}"
+            log.error("plugin_failed", plugin=record.name, hook="register_routes", error=record.error)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    plugins: PluginManager | None = None,
+    database: Database | None = None,
+) -> Litestar:
+    """Build the application; the schema must already be up to date (``streetbrain db upgrade``).
+
+    Args:
+        settings: platform settings (default: read from the environment and TOML file).
+        plugins: a loaded plugin manager (default: load the plugins the settings enable).
+        database: the database to use (default: one for ``settings.database_url``).
+    """
+    settings = settings or load_settings()
+    plugins = plugins or load_plugins(settings)
+    database = database or Database(settings.database_url)
+    scheduler = JobScheduler(database, settings)
+    scheduler.add_plugin_jobs(plugins.ok_plugins())
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await plugins.acall("on_startup", app=app)
+        if settings.scheduler_enabled:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.shutdown()
+            await plugins.acall("on_shutdown", app=app)
+            await database.dispose()
+
+    tags = [Tag(name="platform", description="Health and platform information")]
+    tags += [
+        Tag(name=record.name, description=record.title or record.name)
+        for record in plugins.ok_plugins()
+        if record.routes
+    ]
+    app = Litestar(
+        route_handlers=[health],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "page": Provide(provide_page, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[request_id_middleware],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "database": database, "plugins": plugins, "scheduler": scheduler}),
+        openapi_config=OpenAPIConfig(
+            title="StreetBrain",
+            version=VERSION,
+            description="Smart-street governance platform API",
+            path="/schema",
+            tags=tags,
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        signature_namespace={"AsyncSession": AsyncSession, "PageParams": PageParams},
+        debug=False,
+    )
+    _mount_plugins(app, plugins)
+    return app
+
+
+def app_factory() -> Litestar:
+    """Entry for ``uvicorn --factory api.app:app_factory``: everything from the environment."""
+    return create_app()

@@ -1,0 +1,103 @@
+"""The value types plugins hand to the core through the hooks in :mod:`core.hookspecs`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import logging
+
+    import pandas as pd
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from core.config import Settings
+    from core.db import Database
+
+
+@dataclass(frozen=True)
+class Permission:
+    """A permission a plugin defines, named ``<plugin>:<action>``."""
+
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``plugin_info()`` returns: who the plugin is."""
+
+    name: str
+    title: str
+    version: str
+    description: str = ""
+    permissions: tuple[Permission, ...] = ()
+
+
+@dataclass
+class JobContext:
+    """What a job receives when it runs."""
+
+    job_id: str
+    database: Database
+    settings: Settings
+    plugin_settings: Any
+    log: logging.Logger | Any
+
+
+JobFunc = Callable[[JobContext], Awaitable[Mapping[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A scheduled job. ``id`` is ``<job>``; the core prefixes ``<plugin>:``.
+
+    ``trigger`` is ``"cron"`` (``schedule`` holds crontab fields such as ``{"hour": 2}``) or
+    ``"interval"`` (``schedule`` holds ``{"seconds": 60}`` and the like). The function gets a
+    :class:`JobContext` and may return a small summary dict that is kept in the run history.
+    """
+
+    id: str
+    func: JobFunc
+    trigger: Literal["cron", "interval"]
+    schedule: Mapping[str, Any]
+    description: str
+    misfire_grace_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class EventType:
+    """An event type a plugin emits (``<plugin>.<kind>``) and what case it becomes by default."""
+
+    type: str
+    title: str
+    case_category: str
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    sla: timedelta = timedelta(hours=24)
+    dedup_window: timedelta = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class CityBrainSource:
+    """A City Brain dataset a plugin pulls: ``map_record`` turns one record into model values."""
+
+    dataset: str
+    natural_key: tuple[str, ...]
+    model: type[Any]
+    map_record: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A named report: ``build(session, params)`` returns a pandas DataFrame."""
+
+    name: str
+    title: str
+    build: Callable[[AsyncSession, Mapping[str, str]], Awaitable[pd.DataFrame]]
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+DemoLoader = Callable[["AsyncSession"], Awaitable[Mapping[str, int]]]
+"""Loads demo rows into a session and returns counts per kind; must be safe to run twice."""

@@ -1,0 +1,8 @@
+"""The installed StreetBrain version."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    VERSION = version("streetbrain")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    VERSION = "0.0.0+source"

@@ -1,0 +1,85 @@
+"""video_net API, mounted at /api/v1/video-net."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get, post
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import Parameter
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import utcnow
+from core.pagination import OffsetPagination, PageParams, paginate
+from plugins.video_net.models import CAMERA_STATUSES, Camera
+from plugins.video_net.schemas import CameraIn, CameraOut
+
+StatusFilter = Annotated[str | None, Parameter(query="status", description=f"One of {', '.join(CAMERA_STATUSES)}")]
+
+
+async def _camera(session: AsyncSession, code: str) -> Camera:
+    camera = await session.scalar(select(Camera).where(Camera.code == code))
+    if camera is None:
+        raise NotFoundException(f"no camera with code {code}")
+    return camera
+
+
+@get("/cameras", summary="List cameras")
+async def list_cameras(
+    db_session: AsyncSession,
+    page: PageParams,
+    status: StatusFilter = None,
+    owner: str | None = None,
+) -> OffsetPagination[CameraOut]:
+    """Cameras in code order, optionally of one status and one owner organisation."""
+    if status is not None and status not in CAMERA_STATUSES:
+        raise ValidationException(
+            extra=[{"key": "status", "source": "query", "message": f"expected one of {CAMERA_STATUSES}"}]
+        )
+    query = select(Camera).order_by(Camera.code)
+    if status:
+        query = query.where(Camera.status == status)
+    if owner:
+        query = query.where(Camera.owner == owner)
+    return await paginate(db_session, query, page, CameraOut.of)
+
+
+@post("/cameras", summary="Register a camera")
+async def create_camera(db_session: AsyncSession, data: CameraIn) -> CameraOut:
+    """Register a camera; its code must be new (409 otherwise)."""
+    if await db_session.scalar(select(Camera.id).where(Camera.code == data.code)):
+        raise ValidationException(
+            status_code=409,
+            extra=[{"key": "code", "source": "body", "message": f"camera {data.code} is already registered"}],
+        )
+    camera = Camera(
+        code=data.code,
+        name=data.name,
+        owner=data.owner,
+        lon=data.lon,
+        lat=data.lat,
+        enabled=data.enabled,
+        status="unknown",
+    )
+    db_session.add(camera)
+    await db_session.flush()
+    return CameraOut.of(camera)
+
+
+@get("/cameras/{code:str}", summary="One camera")
+async def get_camera(db_session: AsyncSession, code: str) -> CameraOut:
+    """The camera with this GB/T 28181 code."""
+    return CameraOut.of(await _camera(db_session, code))
+
+
+@post("/cameras/{code:str}/heartbeat", summary="Record a heartbeat", status_code=200)
+async def heartbeat(db_session: AsyncSession, code: str) -> CameraOut:
+    """Mark the camera alive now (status ``online``)."""
+    camera = await _camera(db_session, code)
+    camera.last_heartbeat_at = utcnow()
+    camera.status = "online"
+    return CameraOut.of(camera)
+
+
+ROUTES = [list_cameras, create_camera, get_camera, heartbeat]

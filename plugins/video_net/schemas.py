@@ -1,0 +1,52 @@
+"""Request and response shapes of the video_net API (msgspec, Litestar's fast path)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from plugins.video_net.models import Camera
+
+GbCode = Annotated[str, msgspec.Meta(pattern=r"^\d{20}$", description="GB/T 28181 20-digit device id")]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
+
+
+class CameraIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A camera to register."""
+
+    code: GbCode
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    owner: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    lon: Longitude
+    lat: Latitude
+    enabled: bool = True
+
+
+class CameraOut(msgspec.Struct):
+    """A camera as the API shows it."""
+
+    code: str
+    name: str
+    owner: str
+    lon: float
+    lat: float
+    enabled: bool
+    status: str
+    last_heartbeat_at: datetime | None
+
+    @classmethod
+    def of(cls, camera: Camera) -> CameraOut:
+        """The API view of a camera row."""
+        return cls(
+            code=camera.code,
+            name=camera.name,
+            owner=camera.owner,
+            lon=camera.lon,
+            lat=camera.lat,
+            enabled=camera.enabled,
+            status=camera.status,
+            last_heartbeat_at=camera.last_heartbeat_at,
+        )
