@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -16,12 +17,13 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Tag
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
 from api.middleware import request_id_middleware
+from api.reports import list_reports, run_report
 from core.config import Settings, load_settings
 from core.db import Database
 from core.logs import get_logger
@@ -48,8 +50,8 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
 
 
 def provide_page(
-    limit: int = Parameter(query="limit", ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description="Page size"),
-    offset: int = Parameter(query="offset", ge=0, default=0, description="Items to skip"),
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
+    offset: Annotated[int, QueryParameter(ge=0, description="Items to skip")] = 0,
 ) -> PageParams:
     """The ``limit`` and ``offset`` of a list request."""
     return PageParams(limit=limit, offset=offset)
@@ -109,7 +111,7 @@ def create_app(
         if record.routes
     ]
     app = Litestar(
-        route_handlers=[health],
+        route_handlers=[health, list_reports, run_report],
         dependencies={
             "db_session": Provide(provide_db_session),
             "page": Provide(provide_page, sync_to_thread=False),
@@ -126,7 +128,6 @@ def create_app(
             tags=tags,
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
-        signature_namespace={"AsyncSession": AsyncSession, "PageParams": PageParams},
         debug=False,
     )
     _mount_plugins(app, plugins)

@@ -64,10 +64,11 @@ def _field_errors(extra: Any) -> list[dict[str, Any]]:
 
 
 def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
-    """Invalid input: 422 with one entry per offending field."""
+    """Invalid input: 422 (or the status the raiser chose, e.g. 409) with one entry per offending field."""
     errors = _field_errors(exc.extra)
     fields = ", ".join(sorted({e["field"] for e in errors})) or "request"
-    return problem(request, 422, f"invalid {fields}", errors=errors)
+    status = 422 if exc.status_code == 400 else exc.status_code
+    return problem(request, status, f"invalid {fields}", errors=errors)
 
 
 def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

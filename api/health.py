@@ -13,7 +13,7 @@ from core.version import VERSION
 DATABASE_TIMEOUT_SECONDS = 3.0
 
 
-@get("/health", tags=["platform"], summary="Database and plugin status", sync_to_thread=False)
+@get("/health", tags=["platform"], summary="Database and plugin status")
 async def health(state: State) -> Response[dict[str, Any]]:
     """200 when the database answers (503 when not), with each plugin's name, version and status."""
     database: dict[str, Any] = {"status": "ok", "dialect": state.database.dialect}

@@ -232,8 +232,22 @@ class PluginManager:
         elif hook == "register_demo_data":
             record.demo_loader = result
         else:
-            attr = hook.removeprefix("register_")
-            setattr(record, attr, _as_list(result))
+            items = _as_list(result)
+            self._check_names(record.name, hook, items)
+            setattr(record, hook.removeprefix("register_"), items)
+
+    @staticmethod
+    def _check_names(plugin: str, hook: str, items: list[Any]) -> None:
+        """Enforce the naming rules: event types ``<plugin>.<kind>``, job and report ids without ``:``."""
+        if hook == "register_event_types":
+            bad = [item.type for item in items if not item.type.startswith(plugin + ".")]
+            if bad:
+                raise PluginLoadError(f"event type(s) {', '.join(bad)} must be named {plugin}.<kind>")
+        elif hook in ("register_jobs", "register_reports"):
+            names = [getattr(item, "id", None) or item.name for item in items]
+            bad = [name for name in names if not name or ":" in name or "/" in name]
+            if bad or len(set(names)) != len(names):
+                raise PluginLoadError(f"{hook}: ids must be unique and contain no ':' or '/': {names}")
 
     def _tables_of(self, record: PluginRecord) -> set[str]:
         modules = {module.__name__ for module in record.model_modules}

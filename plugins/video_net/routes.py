@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
-from core.pagination import OffsetPagination, PageParams, paginate
+from core.pagination import OffsetPagination, paginate
+from core.web import DbSession, Page
 from plugins.video_net.models import CAMERA_STATUSES, Camera
 from plugins.video_net.schemas import CameraIn, CameraOut
-
-StatusFilter = Annotated[str | None, Parameter(query="status", description=f"One of {', '.join(CAMERA_STATUSES)}")]
 
 
 async def _camera(session: AsyncSession, code: str) -> Camera:
@@ -27,10 +24,10 @@ async def _camera(session: AsyncSession, code: str) -> Camera:
 
 @get("/cameras", summary="List cameras")
 async def list_cameras(
-    db_session: AsyncSession,
-    page: PageParams,
-    status: StatusFilter = None,
-    owner: str | None = None,
+    db_session: DbSession,
+    page: Page,
+    status: FromQuery[str | None] = None,
+    owner: FromQuery[str | None] = None,
 ) -> OffsetPagination[CameraOut]:
     """Cameras in code order, optionally of one status and one owner organisation."""
     if status is not None and status not in CAMERA_STATUSES:
@@ -46,7 +43,7 @@ async def list_cameras(
 
 
 @post("/cameras", summary="Register a camera")
-async def create_camera(db_session: AsyncSession, data: CameraIn) -> CameraOut:
+async def create_camera(db_session: DbSession, data: CameraIn) -> CameraOut:
     """Register a camera; its code must be new (409 otherwise)."""
     if await db_session.scalar(select(Camera.id).where(Camera.code == data.code)):
         raise ValidationException(
@@ -68,13 +65,13 @@ async def create_camera(db_session: AsyncSession, data: CameraIn) -> CameraOut:
 
 
 @get("/cameras/{code:str}", summary="One camera")
-async def get_camera(db_session: AsyncSession, code: str) -> CameraOut:
+async def get_camera(db_session: DbSession, code: FromPath[str]) -> CameraOut:
     """The camera with this GB/T 28181 code."""
     return CameraOut.of(await _camera(db_session, code))
 
 
 @post("/cameras/{code:str}/heartbeat", summary="Record a heartbeat", status_code=200)
-async def heartbeat(db_session: AsyncSession, code: str) -> CameraOut:
+async def heartbeat(db_session: DbSession, code: FromPath[str]) -> CameraOut:
     """Mark the camera alive now (status ``online``)."""
     camera = await _camera(db_session, code)
     camera.last_heartbeat_at = utcnow()

@@ -1,0 +1,174 @@
+"""Shared fixtures: settings on a temporary SQLite file, migrated apps, and PostgreSQL databases.
+
+PostgreSQL tests get a database of their own on the local server (127.0.0.1:5432, user
+postgres or root, trust auth) and skip with the reason when none is reachable; under CI
+(``CI=true``) an unreachable server fails them instead, so they cannot silently not run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+
+from api.app import create_app
+from core import migrator
+from core.config import Settings, load_settings
+from core.db import Database
+from core.plugins import PluginManager, load_plugins
+
+PG_HOST = os.environ.get("STREETBRAIN_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("STREETBRAIN_TEST_PG_PORT", "5432"))
+PG_USERS = ("postgres", "root")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No STREETBRAIN_* variable or streetbrain.toml of the developer's leaks into a test."""
+    for key in list(os.environ):
+        if key.startswith("STREETBRAIN_") and not key.startswith("STREETBRAIN_TEST_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on a SQLite file under the test's folder, scheduler off; keyword overrides apply."""
+
+    def _make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {"data_dir": tmp_path / "var", "scheduler_enabled": False}
+        values.update(overrides)
+        return load_settings(**values)
+
+    return _make
+
+
+@dataclass
+class Platform:
+    """A migrated database, its plugins and a client of the app built on them."""
+
+    settings: Settings
+    plugins: PluginManager
+    database: Database
+    client: AsyncTestClient[Any]
+
+
+async def migrate(settings: Settings, plugins: PluginManager, database: Database) -> dict[str, list[str]]:
+    """Upgrade the core and every loaded plugin."""
+    return await migrator.upgrade(database, migrator.build_targets(plugins.ok_plugins(), plugins.records))
+
+
+@pytest.fixture
+def platform(make_settings: Callable[..., Settings]) -> Callable[..., AbstractAsyncContextManager[Platform]]:
+    """Factory: ``async with platform(plugins=[...]) as p`` gives a migrated app and its client.
+
+    Keyword arguments: settings overrides, plus ``use_entry_points`` and ``extra_plugins`` for the manager.
+    """
+
+    @asynccontextmanager
+    async def _platform(
+        *, use_entry_points: bool = True, extra_plugins: dict[str, object] | None = None, **overrides: Any
+    ) -> AsyncIterator[Platform]:
+        settings = make_settings(**overrides)
+        plugins = load_plugins(settings, use_entry_points=use_entry_points, plugins=extra_plugins)
+        database = Database(settings.database_url)
+        await migrate(settings, plugins, database)
+        app = create_app(settings, plugins=plugins, database=database)
+        async with AsyncTestClient(app) as client:
+            yield Platform(settings, plugins, database, client)
+
+    return _platform
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------
+
+
+def _skip_or_fail(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"PostgreSQL tests must run in CI: {reason}")
+    pytest.skip(reason)
+
+
+async def _admin_connection() -> asyncpg.Connection:
+    errors = []
+    for user in PG_USERS:
+        try:
+            return await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=user, database="postgres", timeout=3)
+        except Exception as exc:
+            errors.append(f"{user}: {type(exc).__name__}: {exc}")
+    raise ConnectionError("; ".join(errors))
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards), as an asyncpg URL."""
+    name = f"sb_test_{uuid.uuid4().hex[:12]}"
+
+    async def _create() -> str:
+        conn = await _admin_connection()
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            return str(conn._params.user)  # type: ignore[attr-defined]
+        finally:
+            await conn.close()
+
+    async def _drop() -> None:
+        conn = await _admin_connection()
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    try:
+        user = asyncio.run(_create())
+    except Exception as exc:
+        _skip_or_fail(f"no PostgreSQL server reachable at {PG_HOST}:{PG_PORT} ({exc})")
+        return
+    yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    asyncio.run(_drop())
+
+
+# -- temporary plugins --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Path]]:
+    """Install a plugin for this test only, through the real entry-point group.
+
+    ``install_plugin("parking", source)`` writes ``parking_plugin.py`` with ``source`` and a
+    ``.dist-info`` declaring it in ``streetbrain.plugins``, on a folder put first on ``sys.path``.
+    ``attr`` names an object in the module to register instead of the module itself.
+    Returns that folder (give it to subprocesses as PYTHONPATH).
+    """
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    monkeypatch.syspath_prepend(str(site))
+    installed: list[str] = []
+
+    def _install(name: str, source: str, attr: str | None = None) -> Path:
+        module = f"{name}_plugin"
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        dist = site / f"sb_test_{name}-0.0.1.dist-info"
+        dist.mkdir()
+        (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: sb-test-{name}\nVersion: 0.0.1\n")
+        target = f"{module}:{attr}" if attr else module
+        (dist / "entry_points.txt").write_text(f"[streetbrain.plugins]\n{name} = {target}\n")
+        installed.append(module)
+        importlib.invalidate_caches()
+        return site
+
+    yield _install
+    for module in installed:
+        sys.modules.pop(module, None)
