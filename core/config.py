@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("./var"), description="Folder for the SQLite file, media and keys.")
     database_url: str = Field(
         default="",
-        description="SQLAlchemy URL; sqlite+aiosqlite:///... or postgresql+asyncpg://... (default: SQLite under data_dir)",
+        description="sqlite+aiosqlite:///... or postgresql+asyncpg://... (default: SQLite file under data_dir)",
     )
     plugins: Annotated[list[str] | None, NoDecode] = Field(
         default=None, description="Comma list of plugins to enable; unset enables every installed plugin."
@@ -131,11 +131,15 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        return normalise_database_url(value) if value else value
+
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{(self.data_dir / 'streetbrain.db').as_posix()}"
-        self.database_url = normalise_database_url(self.database_url)
         return self
 
     @property

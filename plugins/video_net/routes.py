@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar import get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,7 +43,7 @@ async def list_cameras(
 
 
 @post("/cameras", summary="Register a camera")
-async def create_camera(db_session: DbSession, data: CameraIn) -> CameraOut:
+async def create_camera(db_session: DbSession, data: JSONBody[CameraIn]) -> CameraOut:
     """Register a camera; its code must be new (409 otherwise)."""
     if await db_session.scalar(select(Camera.id).where(Camera.code == data.code)):
         raise ValidationException(
