@@ -129,6 +129,7 @@ def create_app(
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,
+        logging_config=None,  # logging is configured once, structured, by core.logs
     )
     _mount_plugins(app, plugins)
     return app

@@ -1,0 +1,129 @@
+"""The ``streetbrain`` command, run as a real process: plugins, db, errors as one line, and run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+STREETBRAIN = str(Path(sys.executable).parent / "streetbrain")
+
+
+def cli(*args: str, cwd: Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``streetbrain ARGS`` with a clean STREETBRAIN_* environment plus ``env``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STREETBRAIN_")}
+    clean.update(env)
+    return subprocess.run(
+        [STREETBRAIN, *args], cwd=cwd, env=clean, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_plugins_list_json_lists_the_built_ins_with_versions(tmp_path: Path) -> None:
+    result = cli("plugins", "list", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {(r["name"], r["status"]) for r in rows} == {
+        ("street_vendors", "ok"),
+        ("video_net", "ok"),
+        ("waste_sorting", "ok"),
+    }
+    assert all(r["version"] for r in rows)
+
+
+def test_broken_plugin_is_listed_as_failed(tmp_path: Path, install_plugin) -> None:  # type: ignore[no-untyped-def]
+    site = install_plugin("broken", "raise RuntimeError('cannot start')\n")
+    result = cli("plugins", "list", cwd=tmp_path, PYTHONPATH=str(site))
+    assert result.returncode == 0
+    line = next(line for line in result.stdout.splitlines() if line.startswith("broken"))
+    assert "failed" in line and "RuntimeError: cannot start" in line
+
+
+def test_db_upgrade_pending_and_check(tmp_path: Path) -> None:
+    env = {"STREETBRAIN_DATA_DIR": str(tmp_path / "var")}
+    pending = cli("db", "pending", "--json", cwd=tmp_path, **env)
+    assert pending.returncode == 1
+    todo = json.loads(pending.stdout)
+    assert set(todo) == {"core", "street_vendors", "video_net", "waste_sorting"} and all(todo.values())
+
+    only_video = cli("db", "upgrade", "--plugin", "video_net", cwd=tmp_path, **env)
+    assert only_video.returncode == 0, only_video.stderr
+    assert only_video.stdout.startswith("video_net: applied")
+
+    upgrade = cli("db", "upgrade", cwd=tmp_path, **env)
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert "core: applied" in upgrade.stdout and "video_net: up to date" in upgrade.stdout
+    assert cli("db", "pending", cwd=tmp_path, **env).returncode == 0
+    check = cli("db", "check", cwd=tmp_path, **env)
+    assert check.returncode == 0 and check.stdout.count("in step") == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["plugins", "list"], {"STREETBRAIN_DATABASE_URL": "oracle://x"}, "STREETBRAIN_DATABASE_URL"),
+        (["plugins", "list"], {"STREETBRAIN_PLUGINS": "waste_sorting,parkingg"}, "unknown plugin parkingg"),
+        (
+            ["db", "upgrade"],
+            {"STREETBRAIN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+            "cannot use the database at postgresql+asyncpg://nobody@127.0.0.1:1/none",
+        ),
+        (["db", "upgrade", "--plugin", "parkingg"], {}, "unknown plugin 'parkingg'"),
+        (["run"], {"STREETBRAIN_TIMEZONE": "Nowhere/City"}, "STREETBRAIN_TIMEZONE: expected an IANA time zone"),
+    ],
+)
+def test_errors_are_one_line_saying_what_to_fix(
+    tmp_path: Path, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    result = cli(*args, cwd=tmp_path, STREETBRAIN_DATA_DIR=str(tmp_path / "var"), **env)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr
+
+
+def test_run_migrates_loads_demo_data_and_serves(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREETBRAIN_")}
+    env["STREETBRAIN_DATA_DIR"] = str(tmp_path / "var")
+    server = subprocess.Popen(
+        [STREETBRAIN, "run", "--demo", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        health = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                health = httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert health is not None, "server did not come up"
+        assert health.status_code == 200
+        assert {p["status"] for p in health.json()["plugins"]} == {"ok"}
+        cameras = httpx.get(f"{url}/api/v1/video-net/cameras", params={"limit": 1}).json()
+        assert cameras["total"] > 0
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert f"serving at {url}" in output
+    assert server.returncode in (0, -15), output  # uvicorn re-raises SIGTERM after a clean shutdown
+    assert "Application shutdown complete" in output
