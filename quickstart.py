@@ -48,7 +48,7 @@ def install(extra: str) -> None:
 
 def main(argv: list[str]) -> int:
     """Dispatch ``run`` or ``test``."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036  (a clear message for an old python3)
         say(f"StreetBrain needs Python 3.11 or newer; this is {sys.version.split()[0]}. Run it with python3.11+.")
         return 2
     if not argv or argv[0] not in ("run", "test"):

@@ -87,7 +87,7 @@ def test_invalid_setting_names_the_variable(
 
 def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STREETBRAIN_CONFIG_FILE", "/nowhere/streetbrain.toml")
-    with pytest.raises(ConfigError, match="STREETBRAIN_CONFIG_FILE: file '/nowhere/streetbrain.toml' does not exist"):
+    with pytest.raises(ConfigError, match=r"STREETBRAIN_CONFIG_FILE: file '/nowhere/streetbrain\.toml' does not exist"):
         load_settings()
 
 
