@@ -102,7 +102,7 @@ class StreetBrainGroup(click.Group):
 
     def _plugin_groups(self, ctx: click.Context) -> dict[str, click.Command]:
         runtime = ctx.ensure_object(Runtime)
-        groups = {}
+        groups: dict[str, click.Command] = {}
         for record in runtime.plugins.ok_plugins():
             if record.cli_commands:
                 group = click.Group(record.name, help=f"{record.title or record.name} commands.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -190,7 +191,7 @@ def normalise_database_url(raw: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     loc = [str(part) for part in error.get("loc", ()) if not str(part).isdigit()]
     field = loc[0] if loc else "settings"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")

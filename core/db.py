@@ -7,13 +7,13 @@ busy timeout; PostgreSQL goes through asyncpg. Plugin tables are named ``<plugin
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, MetaData, event, text
+from sqlalchemy import JSON, MetaData, Table, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -50,6 +50,15 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: DateTimeUTC(timezone=True), dict[str, Any]: JSONDocument()}
+
+
+def mapped_tables(module_matches: Callable[[str], bool]) -> set[str]:
+    """Names of the tables of the models whose defining module satisfies ``module_matches``."""
+    return {
+        cast(Table, mapper.local_table).name
+        for mapper in Base.registry.mappers
+        if module_matches(mapper.class_.__module__)
+    }
 
 
 def utcnow() -> datetime:

@@ -20,7 +20,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData
 
-from core.db import Base, Database
+from core.db import Base, Database, mapped_tables
 from core.logs import get_logger
 
 log = get_logger(__name__)
@@ -63,11 +63,7 @@ class MigrationTarget:
 
 def core_tables() -> frozenset[str]:
     """Tables of the models defined in the core's own modules."""
-    return frozenset(
-        mapper.local_table.name  # type: ignore[union-attr]
-        for mapper in Base.registry.mappers
-        if mapper.class_.__module__.split(".")[0] == CORE
-    )
+    return frozenset(mapped_tables(lambda module: module.split(".")[0] == CORE))
 
 
 def build_targets(plugins: Iterable[Any], installed: Iterable[str]) -> list[MigrationTarget]:
@@ -118,6 +114,10 @@ async def pending(database: Database, targets: Iterable[MigrationTarget]) -> dic
     return out
 
 
+def _upgrade_to_heads(connection: Connection, target: MigrationTarget) -> None:
+    command.upgrade(_config(target, connection), "heads")
+
+
 async def upgrade(database: Database, targets: Iterable[MigrationTarget]) -> dict[str, list[str]]:
     """Apply every pending revision, target by target (the core first); return what was applied."""
     applied: dict[str, list[str]] = {}
@@ -126,7 +126,7 @@ async def upgrade(database: Database, targets: Iterable[MigrationTarget]) -> dic
             todo = await conn.run_sync(_pending, target)
             if todo:
                 log.info("migrating", target=target.name, revisions=[rev for rev, _ in todo])
-                await conn.run_sync(lambda sync_conn, t=target: command.upgrade(_config(t, sync_conn), "heads"))
+                await conn.run_sync(_upgrade_to_heads, target)
             applied[target.name] = [rev for rev, _ in todo]
     return applied
 
@@ -139,8 +139,8 @@ async def revision(database: Database, target: MigrationTarget, message: str) ->
         return command.revision(_config(target, sync_conn), message=message, autogenerate=True)
 
     async with database.engine.begin() as conn:
-        scripts = await conn.run_sync(_revise)
-    scripts = scripts if isinstance(scripts, list) else [scripts]
+        written = await conn.run_sync(_revise)
+    scripts = written if isinstance(written, list) else [written]
     return [Path(script.path) for script in scripts if script is not None]
 
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from core import hookspecs
 from core.config import ConfigError, Settings, plugin_settings
 from core.contracts import JobSpec, PluginInfo
-from core.db import Base
+from core.db import mapped_tables
 from core.logs import get_logger
 
 ENTRY_POINT_GROUP = "streetbrain.plugins"
@@ -251,11 +251,7 @@ class PluginManager:
 
     def _tables_of(self, record: PluginRecord) -> set[str]:
         modules = {module.__name__ for module in record.model_modules}
-        tables = {
-            mapper.local_table.name  # type: ignore[union-attr]
-            for mapper in Base.registry.mappers
-            if mapper.class_.__module__ in modules
-        }
+        tables = mapped_tables(modules.__contains__)
         bad = sorted(t for t in tables if not t.startswith(record.name + "_"))
         if bad:
             raise PluginLoadError(f"table(s) {', '.join(bad)} must be named {record.name}_<name>")
