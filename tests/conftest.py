@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.pool import NullPool
 
 from api.app import create_app
 from core import migrator
@@ -83,7 +84,9 @@ def platform(make_settings: Callable[..., Settings]) -> Callable[..., AbstractAs
     ) -> AsyncIterator[Platform]:
         settings = make_settings(**overrides)
         plugins = load_plugins(settings, use_entry_points=use_entry_points, plugins=extra_plugins)
-        database = Database(settings.database_url)
+        # Litestar's AsyncTestClient runs the app's lifespan on a loop of its own: asyncpg
+        # connections must not be pooled across loops, so PostgreSQL tests use no pool.
+        database = Database(settings.database_url, **({} if settings.is_sqlite else {"poolclass": NullPool}))
         await migrate(settings, plugins, database)
         app = create_app(settings, plugins=plugins, database=database)
         async with AsyncTestClient(app) as client:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import Platform
@@ -148,3 +149,15 @@ async def test_acknowledged_writes_are_committed_before_the_response(platform: P
             )
     assert created.status_code == 201
     assert stored == 1
+
+
+@pytest.mark.postgres
+async def test_the_app_serves_on_postgresql(platform: PlatformFactory, postgres_url: str) -> None:
+    async with platform(database_url=postgres_url, plugins="video_net") as p:
+        health = (await p.client.get("/health")).json()
+        created = await p.client.post(CAMERAS, json=camera(8, owner="public_security"))
+        duplicate = await p.client.post(CAMERAS, json=camera(8))
+        listed = (await p.client.get(CAMERAS, params={"owner": "public_security"})).json()
+    assert health["database"] == {"status": "ok", "dialect": "postgresql"}
+    assert created.status_code == 201 and duplicate.status_code == 409
+    assert (listed["total"], listed["items"][0]["code"]) == (1, camera(8)["code"])
