@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from litestar import get, post
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
@@ -50,15 +51,7 @@ async def create_camera(db_session: DbSession, data: JSONBody[CameraIn]) -> Came
             status_code=409,
             extra=[{"key": "code", "source": "body", "message": f"camera {data.code} is already registered"}],
         )
-    camera = Camera(
-        code=data.code,
-        name=data.name,
-        owner=data.owner,
-        lon=data.lon,
-        lat=data.lat,
-        enabled=data.enabled,
-        status="unknown",
-    )
+    camera = Camera(**msgspec.structs.asdict(data), status="unknown")
     db_session.add(camera)
     await db_session.flush()
     return CameraOut.of(camera)

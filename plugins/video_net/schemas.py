@@ -40,13 +40,4 @@ class CameraOut(msgspec.Struct):
     @classmethod
     def of(cls, camera: Camera) -> CameraOut:
         """The API view of a camera row."""
-        return cls(
-            code=camera.code,
-            name=camera.name,
-            owner=camera.owner,
-            lon=camera.lon,
-            lat=camera.lat,
-            enabled=camera.enabled,
-            status=camera.status,
-            last_heartbeat_at=camera.last_heartbeat_at,
-        )
+        return cls(**{name: getattr(camera, name) for name in cls.__struct_fields__})
