@@ -115,6 +115,7 @@ def create_app(
         dependencies={
             "db_session": Provide(provide_db_session),
             "page": Provide(provide_page, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[request_id_middleware],

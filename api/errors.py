@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -48,16 +49,21 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
 def _field_errors(extra: Any) -> list[dict[str, Any]]:
     items = extra if isinstance(extra, list) else [extra] if isinstance(extra, dict) else []
     out = []
     for item in items:
         if isinstance(item, dict):
+            message = str(item.get("message", "invalid value"))
+            unknown = _UNKNOWN_FIELD.search(message)
             out.append(
                 {
-                    "field": item.get("key") or item.get("field") or "body",
+                    "field": unknown.group(1) if unknown else item.get("key") or item.get("field") or "body",
                     "source": item.get("source", "body"),
-                    "message": item.get("message", "invalid value"),
+                    "message": message,
                 }
             )
     return out

@@ -45,11 +45,16 @@ class JSONDocument(TypeDecorator[Any]):
 class Base(DeclarativeBase):
     """The one declarative base of the platform and its plugins (shared metadata, naming convention).
 
-    ``datetime`` columns are stored timezone-aware in UTC; ``dict`` columns are JSON (JSONB on PostgreSQL).
+    ``datetime`` columns are stored timezone-aware in UTC; ``dict`` and ``list`` columns are JSON
+    (JSONB on PostgreSQL).
     """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: DateTimeUTC(timezone=True), dict[str, Any]: JSONDocument()}
+    type_annotation_map = {
+        datetime: DateTimeUTC(timezone=True),
+        dict[str, Any]: JSONDocument(),
+        list[str]: JSONDocument(),
+    }
 
 
 def mapped_tables(module_matches: Callable[[str], bool]) -> set[str]:

@@ -98,6 +98,20 @@ def platform(make_settings: Callable[..., Settings]) -> Callable[..., AbstractAs
 # -- PostgreSQL -------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Runs the test twice: on a SQLite file, then on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'streetbrain-test.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def backend(database_url: str) -> dict[str, Any]:
+    """Settings overrides for :func:`database_url`: ``platform(**backend)`` or ``make_settings(**backend)``."""
+    return {"database_url": database_url}
+
+
 def _skip_or_fail(reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"PostgreSQL tests must run in CI: {reason}")

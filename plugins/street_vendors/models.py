@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, JSONDocument, utcnow
+from core.db import Base, utcnow
 
 CATEGORIES = ("food", "produce", "goods", "services")
 """What a vendor sells: cooked food (小吃), fruit and vegetables (果蔬), small goods (百货), services (修补等)."""
@@ -26,7 +26,7 @@ class VendingPoint(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     capacity: Mapped[int]
-    categories: Mapped[list[str]] = mapped_column(JSONDocument)
+    categories: Mapped[list[str]]
     lon: Mapped[float]
     lat: Mapped[float]
     opens: Mapped[str] = mapped_column(String(5))

@@ -7,13 +7,12 @@ from typing import Annotated
 
 import msgspec
 from litestar import get, post
-from litestar.datastructures import State
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy import String, cast, select
 
 from core.pagination import OffsetPagination, paginate
-from core.web import DbSession, Page
+from core.web import DbSession, Page, PlatformSettings, one_or_404, reject_if_taken
 from plugins.street_vendors.models import CATEGORIES, VendingPoint
 from plugins.street_vendors.rules import is_open_at
 from plugins.street_vendors.schemas import VendingPointIn, VendingPointOut
@@ -59,10 +58,10 @@ async def list_vending_points(
 
 @get("/vending-points/open-now", summary="Vending points open now")
 async def list_open_vending_points(
-    db_session: DbSession, state: State, page: Page, at: AtTime = None
+    db_session: DbSession, settings: PlatformSettings, page: Page, at: AtTime = None
 ) -> OffsetPagination[VendingPointOut]:
     """Active vending points open at ``at`` (local time), or now in the platform's time zone."""
-    local_time = time.fromisoformat(at) if at else datetime.now(state.settings.tz).time()
+    local_time = time.fromisoformat(at) if at else datetime.now(settings.tz).time()
     points = await db_session.scalars(
         select(VendingPoint).where(VendingPoint.active.is_(True)).order_by(VendingPoint.code)
     )
@@ -79,11 +78,7 @@ async def list_open_vending_points(
 async def create_vending_point(db_session: DbSession, data: JSONBody[VendingPointIn]) -> VendingPointOut:
     """Designate a vending point; 422 names a bad field, 409 a code already in use."""
     _reject_bad_point(data)
-    if await db_session.scalar(select(VendingPoint.id).where(VendingPoint.code == data.code)) is not None:
-        raise ValidationException(
-            status_code=409,
-            extra=[{"key": "code", "source": "body", "message": "taken by another vending point"}],
-        )
+    await reject_if_taken(db_session, VendingPoint, "vending point", code=data.code)
     point = VendingPoint(**msgspec.structs.asdict(data))
     db_session.add(point)
     await db_session.flush()
@@ -93,10 +88,7 @@ async def create_vending_point(db_session: DbSession, data: JSONBody[VendingPoin
 @get("/vending-points/{code:str}", summary="One vending point")
 async def get_vending_point(db_session: DbSession, code: FromPath[str]) -> VendingPointOut:
     """The vending point with this code."""
-    point = await db_session.scalar(select(VendingPoint).where(VendingPoint.code == code))
-    if point is None:
-        raise NotFoundException(f"vending point {code} does not exist")
-    return _as_out(point)
+    return _as_out(await one_or_404(db_session, VendingPoint, "vending point", code=code))
 
 
 ROUTES = [list_vending_points, list_open_vending_points, create_vending_point, get_vending_point]

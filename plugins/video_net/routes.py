@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import msgspec
 from litestar import get, post
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
 from core.pagination import OffsetPagination, paginate
-from core.web import DbSession, Page
+from core.web import DbSession, Page, one_or_404, reject_if_taken
 from plugins.video_net.models import CAMERA_STATUSES, Camera
 from plugins.video_net.schemas import CameraIn, CameraOut
 
 
-async def _camera(session: AsyncSession, code: str) -> Camera:
-    camera = await session.scalar(select(Camera).where(Camera.code == code))
-    if camera is None:
-        raise NotFoundException(f"no camera with code {code}")
-    return camera
+def _out(camera: Camera) -> CameraOut:
+    return msgspec.convert(camera, CameraOut, from_attributes=True)
 
 
 @get("/cameras", summary="List cameras")
@@ -40,36 +36,32 @@ async def list_cameras(
         query = query.where(Camera.status == status)
     if owner:
         query = query.where(Camera.owner == owner)
-    return await paginate(db_session, query, page, CameraOut.of)
+    return await paginate(db_session, query, page, _out)
 
 
 @post("/cameras", summary="Register a camera")
 async def create_camera(db_session: DbSession, data: JSONBody[CameraIn]) -> CameraOut:
     """Register a camera; its code must be new (409 otherwise)."""
-    if await db_session.scalar(select(Camera.id).where(Camera.code == data.code)):
-        raise ValidationException(
-            status_code=409,
-            extra=[{"key": "code", "source": "body", "message": f"camera {data.code} is already registered"}],
-        )
+    await reject_if_taken(db_session, Camera, "camera", code=data.code)
     camera = Camera(**msgspec.structs.asdict(data), status="unknown")
     db_session.add(camera)
     await db_session.flush()
-    return CameraOut.of(camera)
+    return _out(camera)
 
 
 @get("/cameras/{code:str}", summary="One camera")
 async def get_camera(db_session: DbSession, code: FromPath[str]) -> CameraOut:
     """The camera with this GB/T 28181 code."""
-    return CameraOut.of(await _camera(db_session, code))
+    return _out(await one_or_404(db_session, Camera, "camera", code=code))
 
 
 @post("/cameras/{code:str}/heartbeat", summary="Record a heartbeat", status_code=200)
 async def heartbeat(db_session: DbSession, code: FromPath[str]) -> CameraOut:
     """Mark the camera alive now (status ``online``)."""
-    camera = await _camera(db_session, code)
+    camera = await one_or_404(db_session, Camera, "camera", code=code)
     camera.last_heartbeat_at = utcnow()
     camera.status = "online"
-    return CameraOut.of(camera)
+    return _out(camera)
 
 
 ROUTES = [list_cameras, create_camera, get_camera, heartbeat]

@@ -7,8 +7,6 @@ from typing import Annotated
 
 import msgspec
 
-from plugins.video_net.models import Camera
-
 GbCode = Annotated[str, msgspec.Meta(pattern=r"^\d{20}$", description="GB/T 28181 20-digit device id")]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
@@ -36,8 +34,3 @@ class CameraOut(msgspec.Struct):
     enabled: bool
     status: str
     last_heartbeat_at: datetime | None
-
-    @classmethod
-    def of(cls, camera: Camera) -> CameraOut:
-        """The API view of a camera row."""
-        return cls(**{name: getattr(camera, name) for name in cls.__struct_fields__})

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, JSONDocument, utcnow
+from core.db import Base, utcnow
 
 CATEGORIES = ("recyclable", "hazardous", "perishable", "other")
 """Hangzhou's four categories: 可回收物, 有害垃圾, 易腐垃圾, 其他垃圾."""
@@ -24,7 +24,7 @@ class CollectionPoint(Base):
     community: Mapped[str] = mapped_column(String(100), index=True)
     lon: Mapped[float]
     lat: Mapped[float]
-    categories: Mapped[list[str]] = mapped_column(JSONDocument)
+    categories: Mapped[list[str]]
     deposit_opens: Mapped[str] = mapped_column(String(5))
     deposit_closes: Mapped[str] = mapped_column(String(5))
     active: Mapped[bool] = mapped_column(default=True)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import msgspec
 from litestar import get, post
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
 from core.pagination import OffsetPagination, paginate
-from core.web import DbSession, Page
+from core.web import DbSession, Page, one_or_404, reject_if_taken
 from plugins.waste_sorting.models import CollectionPoint
 from plugins.waste_sorting.schemas import CollectionPointIn, CollectionPointOut
 
@@ -35,11 +35,7 @@ async def create_collection_point(db_session: DbSession, data: JSONBody[Collecti
     problems = data.problems()
     if problems:
         raise ValidationException(extra=problems)
-    if await db_session.scalar(select(CollectionPoint.id).where(CollectionPoint.code == data.code)):
-        raise ValidationException(
-            status_code=409,
-            extra=[{"key": "code", "source": "body", "message": f"{data.code} is already in use"}],
-        )
+    await reject_if_taken(db_session, CollectionPoint, "collection point", code=data.code)
     point = CollectionPoint(**msgspec.structs.asdict(data))
     db_session.add(point)
     await db_session.flush()
@@ -49,10 +45,7 @@ async def create_collection_point(db_session: DbSession, data: JSONBody[Collecti
 @get("/collection-points/{code:str}", summary="One collection point")
 async def get_collection_point(db_session: DbSession, code: FromPath[str]) -> CollectionPointOut:
     """The collection point with this code."""
-    point = await db_session.scalar(select(CollectionPoint).where(CollectionPoint.code == code))
-    if point is None:
-        raise NotFoundException(f"no collection point with code {code}")
-    return _out(point)
+    return _out(await one_or_404(db_session, CollectionPoint, "collection point", code=code))
 
 
 ROUTES = [list_collection_points, create_collection_point, get_collection_point]

@@ -7,21 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import inspect, text
 
 from core import migrator
 from core.db import Database
 from core.plugins import PluginManager, load_plugins
 from tests.fake_plugins.parking import ParkingPlugin
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The same test on the embedded SQLite file and on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 def targets(manager: PluginManager) -> list[migrator.MigrationTarget]:
