@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.contracts import JobSpec, Permission, PluginInfo
@@ -36,7 +37,7 @@ def register_settings() -> type:
 
 
 @hookimpl
-def register_models() -> list[object]:
+def register_models() -> Sequence[object]:
     """The camera registry."""
     from plugins.video_net import models
 
@@ -50,7 +51,7 @@ def register_migrations() -> Path:
 
 
 @hookimpl
-def register_routes() -> list[object]:
+def register_routes() -> Sequence[object]:
     """Camera endpoints under /api/v1/video-net."""
     from plugins.video_net.routes import ROUTES
 
