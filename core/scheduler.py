@@ -60,18 +60,22 @@ class JobScheduler:
     def add_plugin_jobs(self, plugins: Iterable[Any]) -> None:
         """Add the jobs of loaded plugin records (``record.jobs``), each as ``<plugin>:<job>``."""
         for record in plugins:
-            for spec in record.jobs:
-                job_id = f"{record.name}:{spec.id}"
-                self.jobs[job_id] = ScheduledJob(job_id, record.name, spec, record.settings)
-                self.scheduler.add_job(
-                    self.run,
-                    trigger=make_trigger(spec, self.settings),
-                    args=[job_id],
-                    id=job_id,
-                    name=spec.description,
-                    misfire_grace_time=spec.misfire_grace_seconds,
-                    replace_existing=True,
-                )
+            self.add_jobs(record.name, record.jobs, record.settings)
+
+    def add_jobs(self, owner: str, specs: Iterable[JobSpec], owner_settings: Any = None) -> None:
+        """Add jobs of ``owner`` (a plugin, or ``core``) as ``<owner>:<job>``; they get ``owner_settings``."""
+        for spec in specs:
+            job_id = f"{owner}:{spec.id}"
+            self.jobs[job_id] = ScheduledJob(job_id, owner, spec, owner_settings)
+            self.scheduler.add_job(
+                self.run,
+                trigger=make_trigger(spec, self.settings),
+                args=[job_id],
+                id=job_id,
+                name=spec.description,
+                misfire_grace_time=spec.misfire_grace_seconds,
+                replace_existing=True,
+            )
 
     def start(self) -> None:
         """Start running jobs on schedule (inside the running event loop)."""
