@@ -12,25 +12,34 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Tag
+from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.admin import ADMIN_ROUTES
+from api.auth import AUTH_ROUTES, PUBLIC_PATHS, AuthenticationMiddleware
+from api.citybrain import ROUTES as CITYBRAIN_ROUTES
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
-from api.middleware import request_id_middleware
+from api.middleware import request_id_middleware, security_headers_middleware
 from api.reports import list_reports, run_report
+from core.citybrain.jobs import CityBrainService
 from core.config import Settings, load_settings
 from core.db import Database
 from core.logs import get_logger
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
 from core.plugins import PluginManager, PluginRecord, load_plugins
 from core.scheduler import JobScheduler
+from core.security.setup import set_up_security
 from core.version import VERSION
+from core.web import provide_caller
 
 log = get_logger(__name__)
 
@@ -89,8 +98,11 @@ def create_app(
     settings = settings or load_settings()
     plugins = plugins or load_plugins(settings)
     database = database or Database(settings.database_url)
+    authorizer = set_up_security(settings, plugins.ok_plugins())
     scheduler = JobScheduler(database, settings)
     scheduler.add_plugin_jobs(plugins.ok_plugins())
+    citybrain = CityBrainService(settings, database, plugins.ok_plugins())
+    scheduler.add_jobs("citybrain", citybrain.job_specs())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -102,31 +114,64 @@ def create_app(
         finally:
             scheduler.shutdown()
             await plugins.acall("on_shutdown", app=app)
+            await citybrain.aclose()
             await database.dispose()
 
-    tags = [Tag(name="platform", description="Health and platform information")]
+    tags = [
+        Tag(name="platform", description="Health and platform information"),
+        Tag(name="auth", description="Sign-in and tokens"),
+        Tag(name="admin", description="Staff accounts, API keys, permissions and the audit log"),
+    ]
+    tags.append(Tag(name="citybrain", description="City Brain sync state, quarantined records and the outbox"))
     tags += [
         Tag(name=record.name, description=record.title or record.name)
         for record in plugins.ok_plugins()
         if record.routes
     ]
     app = Litestar(
-        route_handlers=[health, list_reports, run_report],
+        route_handlers=[health, list_reports, run_report, *CITYBRAIN_ROUTES, *AUTH_ROUTES, *ADMIN_ROUTES],
         dependencies={
+            "caller": Provide(provide_caller, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
             "page": Provide(provide_page, sync_to_thread=False),
             "settings": Provide(lambda: settings, sync_to_thread=False, use_cache=True),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[request_id_middleware],
+        middleware=[
+            request_id_middleware,
+            security_headers_middleware,
+            RateLimitConfig(
+                rate_limit=("minute", settings.login_rate_per_minute),
+                check_throttle_handler=lambda request: request.url.path.startswith("/api/v1/auth/"),
+            ).middleware,
+            DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        request_max_body_size=settings.max_request_bytes,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins) if settings.cors_origins else None,
         lifespan=[lifespan],
-        state=State({"settings": settings, "database": database, "plugins": plugins, "scheduler": scheduler}),
+        state=State(
+            {
+                "settings": settings,
+                "database": database,
+                "plugins": plugins,
+                "scheduler": scheduler,
+                "citybrain": citybrain,
+                "authorizer": authorizer,
+            }
+        ),
         openapi_config=OpenAPIConfig(
             title="StreetBrain",
             version=VERSION,
             description="Smart-street governance platform API",
             path="/schema",
             tags=tags,
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                    "ApiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
+                }
+            ),
+            security=[{"BearerToken": []}, {"ApiKey": []}],
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
         ),
         debug=False,

@@ -22,9 +22,11 @@ from sqlalchemy.exc import DBAPIError
 from core import migrator
 from core.config import ConfigError, Settings, load_settings
 from core.db import Database
-from core.demo import load_demo_data
+from core.demo import load_demo_accounts, load_demo_data
 from core.logs import configure_logging
 from core.plugins import PluginManager, load_plugins
+from core.security.permissions import Authorizer
+from core.security.setup import set_up_security
 from core.version import VERSION
 
 T = TypeVar("T")
@@ -57,8 +59,14 @@ class Runtime:
         return load_plugins(self.settings)
 
     @cached_property
+    def authorizer(self) -> Authorizer:
+        """Roles and permissions; also installs the key ring for personal data."""
+        return set_up_security(self.settings, self.plugins.ok_plugins())
+
+    @cached_property
     def database(self) -> Database:
-        """The database of the settings."""
+        """The database of the settings (with the key ring for personal data installed)."""
+        assert self.authorizer is not None
         return Database(self.settings.database_url)
 
     def targets(self, plugin: str | None = None) -> list[migrator.MigrationTarget]:
@@ -244,6 +252,10 @@ def _upgrade_and_seed(runtime: Runtime, demo: bool) -> None:
             results = await load_demo_data(runtime.database, runtime.plugins.ok_plugins())
             for name, outcome in results.items():
                 click.echo(f"demo {name}: {outcome or 'already loaded'}")
+            accounts, password = await load_demo_accounts(runtime.database, runtime.authorizer)
+            if accounts:
+                click.echo(f"demo accounts {', '.join(accounts)} with the password {password} (shown only now;")
+                click.echo("  `streetbrain users password NAME` sets another). Sign in: POST /api/v1/auth/token")
 
     runtime.run(_go())
 
@@ -276,6 +288,12 @@ def run(runtime: Runtime, host: str, port: int, with_demo: bool, no_scheduler: b
     click.echo(f"StreetBrain {VERSION} is serving at http://{shown}:{port}  (API docs: http://{shown}:{port}/schema)")
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
+
+from api import cli_security  # noqa: E402,F401  (registers users, apikeys and pii)
+from api.cli_citybrain import citybrain, citybrain_sim  # noqa: E402  (City Brain commands)
+
+main.add_command(citybrain)
+main.add_command(citybrain_sim)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -13,10 +13,11 @@ from advanced_alchemy.exceptions import (
     NotFoundError,
 )
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.exc import OperationalError
 
+from core.errors import InputError
 from core.logs import get_logger
 
 log = get_logger(__name__)
@@ -77,6 +78,17 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
     return problem(request, status, f"invalid {fields}", errors=errors)
 
 
+def handle_input(request: Request[Any, Any, Any], exc: InputError) -> Response[Any]:
+    """A rule of the core broken by the input: 422 (or 409) naming the field."""
+    errors = [{"field": exc.field, "source": "body", "message": exc.message}]
+    return problem(request, exc.status, f"invalid {exc.field}", errors=errors)
+
+
+def handle_unauthorized(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """401 with the scheme to use."""
+    return problem(request, 401, exc.detail, headers={"WWW-Authenticate": 'Bearer realm="streetbrain"'})
+
+
 def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     """Any HTTP error raised by a handler or by Litestar itself."""
     detail = exc.detail if exc.detail and exc.detail != HTTPStatus(exc.status_code).phrase else None
@@ -109,6 +121,8 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: handle_validation,
+    InputError: handle_input,
+    NotAuthorizedException: handle_unauthorized,
     NotFoundException: handle_not_found,
     NotFoundError: handle_not_found,
     DuplicateKeyError: handle_conflict,

@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from litestar import Request, Response, get
 from litestar.datastructures import State
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 
 from core.contracts import ReportSpec
-from core.web import DbSession
+from core.web import Caller, DbSession, requires
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -25,27 +25,39 @@ def _find(state: State, plugin: str, name: str) -> ReportSpec:
     raise NotFoundException(f"no report {plugin}/{name}; GET /api/v1/reports lists them")
 
 
-@get("/api/v1/reports", tags=["platform"], summary="List reports")
-async def list_reports(state: State) -> list[dict[str, Any]]:
-    """Every report of every loaded plugin, with its parameters."""
+@get("/api/v1/reports", tags=["platform"], summary="List reports", guards=[requires("reports:read")])
+async def list_reports(state: State, caller: Caller) -> list[dict[str, Any]]:
+    """The reports of the plugins whose data the caller may read, with their parameters."""
     return [
         {"plugin": record.name, "name": spec.name, "title": spec.title, "params": dict(spec.params)}
         for record in state.plugins.ok_plugins()
+        if caller.can(f"{record.name}:read")
         for spec in record.reports
     ]
 
 
-@get("/api/v1/reports/{plugin:str}/{name:str}", tags=["platform"], summary="Run a report")
+@get(
+    "/api/v1/reports/{plugin:str}/{name:str}",
+    tags=["platform"],
+    summary="Run a report",
+    guards=[requires("reports:read")],
+)
 async def run_report(
     request: Request[Any, Any, Any],
     state: State,
+    caller: Caller,
     db_session: DbSession,
     plugin: FromPath[str],
     name: FromPath[str],
     format: FromQuery[Literal["json", "csv", "xlsx"]] = "json",
 ) -> Response[Any]:
-    """Build the report with the query parameters (other than ``format``) and return it."""
+    """Build the report with the query parameters (other than ``format``) and return it.
+
+    The caller needs ``reports:read`` and the read permission of the report's plugin.
+    """
     spec = _find(state, plugin, name)
+    if not caller.can(f"{plugin}:read"):
+        raise PermissionDeniedException(f"this needs the permission {plugin}:read")
     params = {key: value for key, value in request.query_params.items() if key != "format"}
     frame = await spec.build(db_session, params)
     filename = f"{plugin}-{name}.{format}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -76,8 +76,49 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     trace_hooks: bool = Field(default=False, description="Log every plugin hook call with its duration.")
     scheduler_enabled: bool = Field(default=True, description="Run scheduled jobs in this process.")
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma list of former secret keys, still used to decrypt (key rotation)."
+    )
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60, description="Lifetime of an access token.")
+    refresh_token_days: int = Field(default=7, ge=1, le=90, description="Lifetime of a refresh token.")
+    login_max_failures: int = Field(default=5, ge=1, le=100, description="Failed sign-ins in a row before lockout.")
+    login_lock_minutes: int = Field(default=15, ge=1, le=24 * 60, description="How long a lockout lasts.")
+    login_rate_per_minute: int = Field(default=20, ge=1, le=10_000, description="Sign-in requests per client/minute.")
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma list of origins allowed to call the API from a browser."
+    )
+    roles: dict[str, list[str]] = Field(
+        default_factory=dict, description="Role -> permission patterns, replacing a default role ([roles] table)."
+    )
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-plugin settings: TOML [plugin_config.<name>] tables."
+    )
+    citybrain_base_url: str | None = Field(
+        default=None,
+        description="City Brain API root, e.g. http://127.0.0.1:9100 for `streetbrain citybrain-sim`; "
+        "unset: nothing is pulled or pushed (pushes wait in the outbox).",
+    )
+    citybrain_app_key: str | None = Field(default=None, min_length=1, max_length=200, description="City Brain app key.")
+    citybrain_app_secret: SecretStr | None = Field(default=None, description="Secret that signs City Brain requests.")
+    citybrain_connect_timeout: float = Field(default=5.0, gt=0, le=300, description="Seconds to connect.")
+    citybrain_read_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds to wait for an answer.")
+    citybrain_page_size: int = Field(default=500, ge=1, le=5000, description="Records per page (and per batch).")
+    citybrain_retry_attempts: int = Field(default=8, ge=1, le=50, description="Tries per request, the first included.")
+    citybrain_retry_initial_wait: float = Field(default=0.5, ge=0, le=60, description="First backoff, seconds.")
+    citybrain_retry_max_wait: float = Field(
+        default=30.0, ge=0, le=600, description="Longest backoff, seconds; also caps a Retry-After."
+    )
+    citybrain_retry_timeout: float = Field(
+        default=120.0, gt=0, le=3600, description="Seconds for all tries of a request."
+    )
+    citybrain_sync_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Minutes between dataset syncs.")
+    citybrain_outbox_seconds: int = Field(default=30, ge=1, le=3600, description="Seconds between outbox deliveries.")
+    citybrain_outbox_max_attempts: int = Field(
+        default=50, ge=1, le=10_000, description="Delivery attempts before an outbox item is dead."
+    )
+    citybrain_outbox_stuck_minutes: int = Field(
+        default=30, ge=1, le=7 * 24 * 60, description="An undelivered outbox item older than this is stuck."
     )
 
     @classmethod
@@ -104,6 +145,13 @@ class Settings(BaseSettings):
                 return []
             names = [part.strip() for part in value.split(",") if part.strip()]
             return names or None
+        return value
+
+    @field_validator("previous_secret_keys", "cors_origins", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
     @field_validator("plugins")
@@ -137,6 +185,24 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         return normalise_database_url(value) if value else value
 
+    @field_validator("citybrain_base_url")
+    @classmethod
+    def _check_citybrain_base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")) or not value.split("//", 1)[1].strip("/"):
+            raise ValueError("expected an http(s) URL such as http://127.0.0.1:9100")
+        return value.rstrip("/")
+
+    @field_validator("citybrain_app_key", "citybrain_app_secret")
+    @classmethod
+    def _check_citybrain_credentials(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, SecretStr) and len(value.get_secret_value()) < 8:
+            raise ValueError("expected at least 8 characters")
+        if value is None and info.data.get("citybrain_base_url"):
+            raise ValueError(f"must be set when {env_name('citybrain_base_url')} is")
+        return value
+
     @model_validator(mode="after")
     def _default_database_url(self) -> Settings:
         if not self.database_url:
@@ -161,6 +227,10 @@ class Settings(BaseSettings):
     def safe_database_url(self) -> str:
         """The database URL with any password hidden, for logs and messages."""
         return self.url.render_as_string(hide_password=True)
+
+    def previous_secret_key_bytes(self) -> tuple[bytes, ...]:
+        """Former secret keys, kept to decrypt data written before a rotation."""
+        return tuple(key.get_secret_value().encode() for key in self.previous_secret_keys)
 
     def secret_key_bytes(self) -> bytes:
         """The secret key; when none is configured, one is generated once and kept in ``data_dir/secret.key``."""
@@ -196,7 +266,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     field = loc[0] if loc else "settings"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     value = error.get("input")
-    shown = "" if isinstance(value, dict) or field == "secret_key" else f" (got {value!r})"
+    shown = "" if isinstance(value, dict) or "secret" in field else f" (got {value!r})"
     return f"{env_name(field)}: {message}{shown}"
 
 

@@ -81,12 +81,26 @@ class EventType:
 
 @dataclass(frozen=True)
 class CityBrainSource:
-    """A City Brain dataset a plugin pulls: ``map_record`` turns one record into model values."""
+    """A City Brain dataset a plugin pulls, and how its records become rows of ``model``.
+
+    - ``dataset``: the City Brain dataset name (``GET /v1/datasets/<dataset>``).
+    - ``natural_key``: the model columns that identify a row; the primary key or a unique
+      constraint of the model's table, since it is the upsert's conflict target.
+    - ``model``: the SQLAlchemy model the rows go into (the upsert target).
+    - ``map_record(record)``: the model values of one record. Raising ``KeyError``, ``ValueError``
+      or ``TypeError`` quarantines the record with the message as the reason.
+    - ``validate(values)``: optional; a reason to quarantine the mapped values, or None. The
+      values are also checked against the columns (null, type, length) before it is called.
+    - ``update_columns``: the columns an existing row takes from City Brain; default every mapped
+      column but the key (columns the street edits itself can be left out).
+    """
 
     dataset: str
     natural_key: tuple[str, ...]
     model: type[Any]
     map_record: Callable[[Mapping[str, Any]], Mapping[str, Any]]
+    validate: Callable[[Mapping[str, Any]], str | None] | None = None
+    update_columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

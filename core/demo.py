@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import func, select
+
 from core.db import Database
 from core.logs import get_logger
+from core.security.accounts import create_user
+from core.security.models import User
+from core.security.permissions import Authorizer
 
 log = get_logger(__name__)
 
@@ -29,3 +35,27 @@ async def load_demo_data(database: Database, plugins: Iterable[Any]) -> dict[str
             results[record.name] = f"{type(exc).__name__}: {exc}"
             log.exception("demo_data_failed", plugin=record.name)
     return results
+
+
+DEMO_ACCOUNTS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("admin", "admin", ()),
+    ("commander", "commander", ()),
+    ("supervisor", "supervisor", ()),
+    ("grid_worker", "grid_worker", (1, 2)),
+    ("inspector", "inspector", ()),
+    ("viewer", "viewer", ()),
+)
+
+
+async def load_demo_accounts(database: Database, authorizer: Authorizer) -> tuple[list[str], str]:
+    """One account per role, sharing a fresh random password, unless there are accounts already.
+
+    Returns the usernames created (none when the platform already has users) and the password.
+    """
+    password = "demo-" + secrets.token_urlsafe(9)
+    async with database.session() as session:
+        if await session.scalar(select(func.count()).select_from(User)):
+            return [], ""
+        for username, role, grids in DEMO_ACCOUNTS:
+            await create_user(session, authorizer, username=username, password=password, role=role, grid_ids=grids)
+    return [name for name, _, _ in DEMO_ACCOUNTS], password

@@ -26,3 +26,10 @@ class JobRun(Base):
     trigger: Mapped[str] = mapped_column(String(20))  # schedule, manual
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None]
+
+
+from core.security.models import ApiKey, AuditEntry, User, UserGrid  # noqa: E402  (on the core's metadata)
+
+__all__ = ["ApiKey", "AuditEntry", "JobRun", "User", "UserGrid"]
+
+from core.citybrain import models as _citybrain_models  # noqa: E402,F401  (City Brain tables on the core metadata)

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ from core import migrator
 from core.config import Settings, load_settings
 from core.db import Database
 from core.plugins import PluginManager, load_plugins
+from core.security.accounts import create_api_key, create_user
+from core.security.models import User
+from core.security.permissions import Authorizer
+from core.security.tokens import issue
 
 PG_HOST = os.environ.get("STREETBRAIN_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("STREETBRAIN_TEST_PG_PORT", "5432"))
@@ -56,14 +61,43 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
     return _make
 
 
+PASSWORD = "correct-horse-9"
+
+
 @dataclass
 class Platform:
-    """A migrated database, its plugins and a client of the app built on them."""
+    """A migrated database, its plugins and a client of the app built on them, signed in as an admin."""
 
     settings: Settings
     plugins: PluginManager
     database: Database
     client: AsyncTestClient[Any]
+
+    @property
+    def authorizer(self) -> Authorizer:
+        """The app's roles and permissions."""
+        return self.client.app.state.authorizer  # type: ignore[no-any-return]
+
+    async def user(self, role: str, grid_ids: tuple[int, ...] = (), **fields: Any) -> User:
+        """A new account of ``role`` (password :data:`PASSWORD`)."""
+        fields.setdefault("username", f"{role}_{uuid.uuid4().hex[:8]}")
+        async with self.database.session() as session:
+            return await create_user(
+                session, self.authorizer, password=PASSWORD, role=role, grid_ids=grid_ids, **fields
+            )
+
+    async def headers_for(self, role: str, grid_ids: tuple[int, ...] = ()) -> dict[str, str]:
+        """``Authorization`` headers of a new account of ``role``."""
+        user = await self.user(role, grid_ids)
+        return {"Authorization": f"Bearer {issue(user.id, user.token_version, 'access', timedelta(minutes=10))}"}
+
+    async def api_key_headers(self, *scopes: str) -> dict[str, str]:
+        """``X-API-Key`` headers of a new key with ``scopes``."""
+        async with self.database.session() as session:
+            _, key = await create_api_key(
+                session, self.authorizer, name="test device", scopes=scopes, created_by="test"
+            )
+        return {"X-API-Key": key}
 
 
 async def migrate(settings: Settings, plugins: PluginManager, database: Database) -> dict[str, list[str]]:
@@ -90,7 +124,9 @@ def platform(make_settings: Callable[..., Settings]) -> Callable[..., AbstractAs
         await migrate(settings, plugins, database)
         app = create_app(settings, plugins=plugins, database=database)
         async with AsyncTestClient(app) as client:
-            yield Platform(settings, plugins, database, client)
+            platform = Platform(settings, plugins, database, client)
+            client.headers.update(await platform.headers_for("admin"))
+            yield platform
 
     return _platform
 

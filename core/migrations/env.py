@@ -14,8 +14,13 @@ connection = config.attributes["connection"]
 
 
 def render_item(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
-    """Import the module of any column type that is not SQLAlchemy's own (e.g. advanced_alchemy)."""
-    if type_ == "type" and not type(obj).__module__.startswith("sqlalchemy"):
+    """Render types stored as their plain implementation (``migrate_as_impl``, e.g. encrypted personal
+    data is a string column) as that; import the module of any other type not SQLAlchemy's own."""
+    if type_ != "type":
+        return False
+    if getattr(obj, "migrate_as_impl", False):
+        return f"sa.{obj.impl!r}"
+    if not type(obj).__module__.startswith("sqlalchemy"):
         autogen_context.imports.add(f"import {type(obj).__module__}")
     return False
 

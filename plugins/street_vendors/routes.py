@@ -8,14 +8,17 @@ from typing import Annotated
 import msgspec
 from litestar import get, post
 from litestar.exceptions import ValidationException
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy import String, cast, select
 
 from core.pagination import OffsetPagination, paginate
-from core.web import DbSession, Page, PlatformSettings, one_or_404, reject_if_taken
-from plugins.street_vendors.models import CATEGORIES, VendingPoint
+from core.security import pii
+from core.security.pii import search_hash
+from core.security.principal import Principal
+from core.web import Caller, DbSession, Page, PlatformSettings, one_or_404, reject_if_taken, requires, shown
+from plugins.street_vendors.models import CATEGORIES, VendingPoint, Vendor
 from plugins.street_vendors.rules import is_open_at
-from plugins.street_vendors.schemas import VendingPointIn, VendingPointOut
+from plugins.street_vendors.schemas import VendingPointIn, VendingPointOut, VendorIn, VendorOut
 
 CategoryFilter = Annotated[str | None, QueryParameter(description=f"One of {', '.join(CATEGORIES)}")]
 AtTime = Annotated[str | None, QueryParameter(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Local HH:MM")]
@@ -40,7 +43,7 @@ def _reject_bad_point(data: VendingPointIn) -> None:
         raise ValidationException(extra=errors)
 
 
-@get("/vending-points", summary="List vending points")
+@get("/vending-points", summary="List vending points", guards=[requires("street_vendors:read")])
 async def list_vending_points(
     db_session: DbSession, page: Page, category: CategoryFilter = None
 ) -> OffsetPagination[VendingPointOut]:
@@ -56,7 +59,7 @@ async def list_vending_points(
     return await paginate(db_session, query, page, _as_out)
 
 
-@get("/vending-points/open-now", summary="Vending points open now")
+@get("/vending-points/open-now", summary="Vending points open now", guards=[requires("street_vendors:read")])
 async def list_open_vending_points(
     db_session: DbSession, settings: PlatformSettings, page: Page, at: AtTime = None
 ) -> OffsetPagination[VendingPointOut]:
@@ -74,7 +77,7 @@ async def list_open_vending_points(
     )
 
 
-@post("/vending-points", summary="Designate a vending point")
+@post("/vending-points", summary="Designate a vending point", guards=[requires("street_vendors:manage")])
 async def create_vending_point(db_session: DbSession, data: JSONBody[VendingPointIn]) -> VendingPointOut:
     """Designate a vending point; 422 names a bad field, 409 a code already in use."""
     _reject_bad_point(data)
@@ -85,10 +88,72 @@ async def create_vending_point(db_session: DbSession, data: JSONBody[VendingPoin
     return _as_out(point)
 
 
-@get("/vending-points/{code:str}", summary="One vending point")
+@get("/vending-points/{code:str}", summary="One vending point", guards=[requires("street_vendors:read")])
 async def get_vending_point(db_session: DbSession, code: FromPath[str]) -> VendingPointOut:
     """The vending point with this code."""
     return _as_out(await one_or_404(db_session, VendingPoint, "vending point", code=code))
 
 
 ROUTES = [list_vending_points, list_open_vending_points, create_vending_point, get_vending_point]
+
+
+# -- vendors ---------------------------------------------------------------------------------------
+
+
+def _vendor_out(vendor: Vendor, caller: Principal) -> VendorOut:
+    return VendorOut(
+        id=vendor.id,
+        name=shown(caller, "name", vendor.name),
+        phone=shown(caller, "phone", vendor.phone),
+        id_number=shown(caller, "id_number", vendor.id_number),
+        category=vendor.category,
+        licence_number=vendor.licence_number,
+        status=vendor.status,
+        created_at=vendor.created_at,
+    )
+
+
+@get("/vendors", summary="List or find vendors", guards=[requires("street_vendors:read")])
+async def list_vendors(
+    db_session: DbSession,
+    caller: Caller,
+    page: Page,
+    phone: FromQuery[str | None] = None,
+    id_number: FromQuery[str | None] = None,
+) -> OffsetPagination[VendorOut]:
+    """Vendors, newest first; ``phone`` or ``id_number`` find one by exact match (without decrypting anyone)."""
+    query = select(Vendor).order_by(Vendor.id.desc())
+    if phone:
+        query = query.where(Vendor.phone_hash == search_hash("phone", pii.checked("phone", "phone", phone) or ""))
+    if id_number:
+        number = pii.checked("id_number", "id_number", id_number) or ""
+        query = query.where(Vendor.id_number_hash == search_hash("id_number", number))
+    return await paginate(db_session, query, page, lambda vendor: _vendor_out(vendor, caller))
+
+
+@post("/vendors", summary="Register a vendor", guards=[requires("street_vendors:manage")])
+async def create_vendor(db_session: DbSession, caller: Caller, data: JSONBody[VendorIn]) -> VendorOut:
+    """Register a vendor; a bad phone or ID number is a 422 naming it, an ID already registered a 409."""
+    if data.category not in CATEGORIES:
+        raise ValidationException(extra=[{"key": "category", "source": "body", "message": f"one of {CATEGORIES}"}])
+    vendor = Vendor(
+        name=pii.checked("name", "name", data.name),
+        phone=pii.checked("phone", "phone", data.phone),
+        id_number=pii.checked("id_number", "id_number", data.id_number),
+        category=data.category,
+        licence_number=data.licence_number,
+    )
+    if vendor.id_number:
+        await reject_if_taken(db_session, Vendor, "vendor", id_number_hash=search_hash("id_number", vendor.id_number))
+    db_session.add(vendor)
+    await db_session.flush()
+    return _vendor_out(vendor, caller)
+
+
+@get("/vendors/{vendor_id:int}", summary="One vendor", guards=[requires("street_vendors:read")])
+async def get_vendor(db_session: DbSession, caller: Caller, vendor_id: FromPath[int]) -> VendorOut:
+    """The vendor with this id."""
+    return _vendor_out(await one_or_404(db_session, Vendor, "vendor", id=vendor_id), caller)
+
+
+ROUTES += [list_vendors, create_vendor, get_vendor]

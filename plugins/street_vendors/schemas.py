@@ -39,3 +39,26 @@ class VendingPointOut(msgspec.Struct):
     closes: str
     active: bool
     created_at: datetime
+
+
+class VendorIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A vendor to register; ``phone`` is a mainland mobile number, ``id_number`` an 18-character ID."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    category: Annotated[str, msgspec.Meta(description=" | ".join(CATEGORIES))]
+    phone: str | None = None
+    id_number: str | None = None
+    licence_number: Annotated[str, msgspec.Meta(max_length=50)] | None = None
+
+
+class VendorOut(msgspec.Struct):
+    """A vendor; personal data is masked for callers without ``pii:read``."""
+
+    id: int
+    name: str | None
+    phone: str | None
+    id_number: str | None
+    category: str
+    licence_number: str | None
+    status: str
+    created_at: datetime

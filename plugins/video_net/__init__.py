@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from core.contracts import JobSpec, Permission, PluginInfo
+from core.contracts import CityBrainSource, JobSpec, Permission, PluginInfo
 from core.hookspecs import hookimpl
 
 NAME = "video_net"
@@ -73,6 +73,15 @@ def register_jobs(plugin_settings) -> list[JobSpec]:  # type: ignore[no-untyped-
             misfire_grace_seconds=30,
         )
     ]
+
+
+@hookimpl
+def register_citybrain_sources() -> list[CityBrainSource]:
+    """City Brain's camera list fills the registry; status and heartbeats stay the street's own."""
+    from plugins.video_net.citybrain import camera_values
+    from plugins.video_net.models import Camera
+
+    return [CityBrainSource(dataset="cameras", natural_key=("code",), model=Camera, map_record=camera_values)]
 
 
 @hookimpl

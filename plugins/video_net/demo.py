@@ -31,6 +31,7 @@ async def load(session: AsyncSession) -> dict[str, int]:
                 owner=owner,
                 lon=round(CENTRE[0] + rng.uniform(-0.02, 0.02), 6),
                 lat=round(CENTRE[1] + rng.uniform(-0.015, 0.015), 6),
+                grid_id=1 + i % 4,
                 status=state,
                 last_heartbeat_at=None
                 if state == "unknown"

@@ -23,6 +23,7 @@ class Camera(Base):
     owner: Mapped[str] = mapped_column(String(100), index=True)
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(index=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     status: Mapped[str] = mapped_column(String(10), default="unknown")
     last_heartbeat_at: Mapped[datetime | None]

@@ -20,6 +20,7 @@ class CameraIn(msgspec.Struct, forbid_unknown_fields=True):
     owner: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     lon: Longitude
     lat: Latitude
+    grid_id: int | None = None
     enabled: bool = True
 
 
@@ -31,6 +32,7 @@ class CameraOut(msgspec.Struct):
     owner: str
     lon: float
     lat: float
+    grid_id: int | None
     enabled: bool
     status: str
     last_heartbeat_at: datetime | None

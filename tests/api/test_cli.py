@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -94,36 +96,91 @@ def test_errors_are_one_line_saying_what_to_fix(
     assert len(errors) == 1 and expected in errors[0], result.stderr
 
 
-def test_run_migrates_loads_demo_data_and_serves(tmp_path: Path) -> None:
+def test_an_admin_creates_a_grid_worker_and_an_api_key_and_both_work_against_the_served_api(tmp_path: Path) -> None:
+    env = {"STREETBRAIN_DATA_DIR": str(tmp_path / "var")}
+    assert cli("demo", cwd=tmp_path, **env).returncode == 0
+    created = subprocess.run(
+        [STREETBRAIN, "users", "create", "--username", "wang.fang", "--role", "grid_worker", "--grid", "2"],
+        input="Ningwei-2026\n",
+        **_popen_args(tmp_path, env),
+        check=False,
+    )
+    assert created.returncode == 1 or "--password-stdin" not in created.stderr  # a prompt, not an argument
+    created = subprocess.run(
+        [
+            STREETBRAIN,
+            "users",
+            "create",
+            "--username",
+            "wang.fang",
+            "--role",
+            "grid_worker",
+            "--grid",
+            "2",
+            "--password-stdin",
+        ],
+        input="Ningwei-2026\n",
+        **_popen_args(tmp_path, env),
+        check=False,
+    )
+    assert created.returncode == 0, created.stderr
+    key = cli("apikeys", "create", "--name", "camera box 7", "--scope", "video_net:ingest", cwd=tmp_path, **env)
+    assert key.returncode == 0, key.stderr
+    api_key = key.stdout.strip()
+    assert api_key.startswith("sbk_") and api_key not in key.stderr
+
+    with serving(tmp_path, env) as url:
+        token = httpx.post(f"{url}/api/v1/auth/token", json={"username": "wang.fang", "password": "Ningwei-2026"})
+        assert token.status_code == 200, token.text
+        bearer = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        mine = httpx.get(f"{url}/api/v1/video-net/cameras", params={"limit": 500}, headers=bearer).json()
+        assert mine["total"] > 0 and {camera["grid_id"] for camera in mine["items"]} == {2}
+        code = mine["items"][0]["code"]
+        beat = httpx.post(f"{url}/api/v1/video-net/cameras/{code}/heartbeat", headers={"X-API-Key": api_key})
+        assert beat.status_code == 200 and beat.json()["status"] == "online"
+        assert httpx.get(f"{url}/api/v1/video-net/cameras", headers={"X-API-Key": api_key}).status_code == 403
+        assert httpx.get(f"{url}/api/v1/video-net/cameras").status_code == 401
+
+
+def _popen_args(cwd: Path, env: dict[str, str]) -> dict[str, object]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STREETBRAIN_")}
+    return {"cwd": cwd, "env": {**clean, **env}, "capture_output": True, "text": True, "timeout": 120}
+
+
+@contextlib.contextmanager
+def serving(cwd: Path, env: dict[str, str], *args: str) -> Iterator[str]:
+    """``streetbrain run`` on a free port until the block ends; yields its URL."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREETBRAIN_")}
-    env["STREETBRAIN_DATA_DIR"] = str(tmp_path / "var")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("STREETBRAIN_")}
     server = subprocess.Popen(
-        [STREETBRAIN, "run", "--demo", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
+        [STREETBRAIN, "run", "--port", str(port), *args],
+        cwd=cwd,
+        env={**clean, **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
-        health = None
         while time.monotonic() < deadline and server.poll() is None:
             try:
-                health = httpx.get(f"{url}/health", timeout=2)
+                httpx.get(f"{url}/health", timeout=2)
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        assert health is not None, "server did not come up"
-        assert health.status_code == 200
-        assert {p["status"] for p in health.json()["plugins"]} == {"ok"}
-        cameras = httpx.get(f"{url}/api/v1/video-net/cameras", params={"limit": 1}).json()
-        assert cameras["total"] > 0
+        yield url
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0]
     assert f"serving at {url}" in output
     assert server.returncode in (0, -15), output  # uvicorn re-raises SIGTERM after a clean shutdown
     assert "Application shutdown complete" in output
+
+
+def test_run_migrates_loads_demo_data_and_serves(tmp_path: Path) -> None:
+    env = {"STREETBRAIN_DATA_DIR": str(tmp_path / "var")}
+    with serving(tmp_path, env, "--demo") as url:
+        health = httpx.get(f"{url}/health")
+        assert health.status_code == 200
+        assert {p["status"] for p in health.json()["plugins"]} == {"ok"}

@@ -61,7 +61,7 @@ def test_plugin_info(make_settings: Callable[..., Any]) -> None:
     )
     parking = manager.get("parking")
     assert (parking.status, parking.version, parking.title) == ("ok", "9.9.9", "Parking")
-    assert [p.name for p in parking.info.permissions] == ["parking:manage"]  # type: ignore[union-attr]
+    assert [p.name for p in parking.info.permissions] == ["parking:read", "parking:manage"]  # type: ignore[union-attr]
     renamed = manager.get("renamed")
     assert renamed.status == "failed"
     assert "someone_else" in (renamed.error or "")

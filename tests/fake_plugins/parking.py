@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.contracts import CityBrainSource, EventType, JobContext, JobSpec, Permission, PluginInfo, ReportSpec
 from core.hookspecs import hookimpl
-from core.web import DbSession
+from core.web import DbSession, requires
 from tests.fake_plugins import parking_models
 from tests.fake_plugins.parking_models import ParkingSpace
 
@@ -26,13 +26,13 @@ class ParkingSettings(BaseModel):
     overstay_minutes: int = 120
 
 
-@get("/spaces")
+@get("/spaces", guards=[requires("parking:read")])
 async def list_spaces(db_session: DbSession) -> dict[str, int]:
     """Count parking spaces."""
     return {"spaces": await db_session.scalar(select(func.count()).select_from(ParkingSpace)) or 0}
 
 
-@get("/boom")
+@get("/boom", guards=[requires("parking:read")])
 async def boom() -> None:
     """Always fails, to test error handling."""
     raise RuntimeError("secret internal detail")
@@ -77,7 +77,10 @@ class ParkingPlugin:
     @hookimpl
     async def plugin_info(self) -> PluginInfo:
         return PluginInfo(
-            name="parking", title="Parking", version="9.9.9", permissions=(Permission("parking:manage", "Edit"),)
+            name="parking",
+            title="Parking",
+            version="9.9.9",
+            permissions=(Permission("parking:read", "See"), Permission("parking:manage", "Edit")),
         )
 
     @hookimpl

@@ -1,0 +1,437 @@
+"""Pull a City Brain dataset into a plugin's model: resume from the watermark, upsert, quarantine.
+
+A run reads the dataset's :class:`~core.citybrain.models.SyncState` (``updated_since`` plus the
+cursor of an unfinished run), fetches pages (the next page is fetched while the current one is
+stored), and for each page, in one transaction: upserts the valid records in a batch on the
+source's natural key (``INSERT .. ON CONFLICT DO UPDATE`` on SQLite and PostgreSQL), quarantines
+the invalid ones with the reason, and stores the next cursor and the high-water mark. A run that
+dies therefore resumes after the last page it stored, and a page stored twice changes nothing.
+When the last page is stored, ``updated_since`` becomes the newest ``updated_at`` seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, UniqueConstraint, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.citybrain.client import CityBrainClient, CityBrainError, DatasetPage
+from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
+from core.contracts import CityBrainSource
+from core.db import Database, utcnow
+from core.logs import get_logger
+
+log = get_logger(__name__)
+
+Progress = Callable[[int, int | None], None]
+"""Called after each stored page with (records in the page, records remaining when the run began)."""
+
+
+class SyncConfigError(Exception):
+    """A City Brain source cannot be synced as declared (a plugin bug); the message says what to fix."""
+
+
+@dataclass
+class SyncResult:
+    """What one sync run did."""
+
+    dataset: str
+    run_id: int
+    resumed: bool = False
+    pages: int = 0
+    fetched: int = 0
+    upserted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    updated_since: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The counts, for the job's run history."""
+        return asdict(self)
+
+
+# -- sources ---------------------------------------------------------------------------------------
+
+
+def collect_sources(plugins: Iterable[Any]) -> dict[str, CityBrainSource]:
+    """The City Brain sources of loaded plugin records by dataset; a dataset claimed twice keeps the first."""
+    sources: dict[str, CityBrainSource] = {}
+    owners: dict[str, str] = {}
+    for record in plugins:
+        for source in record.citybrain_sources:
+            if source.dataset in sources:
+                log.error(
+                    "citybrain_source_conflict",
+                    dataset=source.dataset,
+                    plugin=record.name,
+                    kept=owners[source.dataset],
+                )
+                continue
+            sources[source.dataset] = source
+            owners[source.dataset] = record.name
+    return sources
+
+
+def _table(source: CityBrainSource) -> Table:
+    table = getattr(source.model, "__table__", None)
+    if not isinstance(table, Table):
+        raise SyncConfigError(f"source {source.dataset}: model {source.model!r} is not a mapped SQLAlchemy model")
+    return table
+
+
+def _is_unique(table: Table, columns: tuple[str, ...]) -> bool:
+    wanted = set(columns)
+    if {c.name for c in table.primary_key.columns} == wanted:
+        return True
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == wanted:
+            return True
+    return any(index.unique and {c.name for c in index.columns} == wanted for index in table.indexes)
+
+
+class RecordChecker:
+    """Checks mapped values against the model's columns: unknown, missing, null, type and length."""
+
+    def __init__(self, source: CityBrainSource) -> None:
+        """Compile the checks of ``source``'s model; raise :class:`SyncConfigError` for a bad declaration."""
+        self.source = source
+        self.table = _table(source)
+        missing = [name for name in source.natural_key if name not in self.table.columns]
+        if missing or not source.natural_key:
+            raise SyncConfigError(f"source {source.dataset}: natural_key {source.natural_key} are not all columns")
+        if not _is_unique(self.table, source.natural_key):
+            raise SyncConfigError(
+                f"source {source.dataset}: natural_key {source.natural_key} must be the primary key or a "
+                f"unique constraint of {self.table.name} (it is the upsert's conflict target)"
+            )
+        self.checks: dict[str, Callable[[Any], str | None]] = {}
+        self.required: list[str] = []
+        for column in self.table.columns:
+            self.checks[column.name] = self._check_for(column)
+            has_default = column.default is not None or column.server_default is not None
+            auto = column.primary_key and column.autoincrement in (True, "auto") and isinstance(column.type, Integer)
+            if not column.nullable and not has_default and not auto:
+                self.required.append(column.name)
+
+    @staticmethod
+    def _check_for(column: Any) -> Callable[[Any], str | None]:
+        name, nullable, kind = column.name, column.nullable, column.type
+
+        def check(value: Any) -> str | None:
+            if value is None:
+                return None if nullable else f"{name}: must not be null"
+            if isinstance(kind, Boolean):
+                return None if isinstance(value, bool) else f"{name}: expected true or false, got {value!r}"
+            if isinstance(kind, Integer):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+                return None if ok else f"{name}: expected an integer, got {value!r}"
+            if isinstance(kind, Float | Numeric):
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+                return None if ok else f"{name}: expected a number, got {value!r}"
+            if isinstance(kind, String):
+                if not isinstance(value, str):
+                    return f"{name}: expected text, got {value!r}"
+                if kind.length is not None and len(value) > kind.length:
+                    return f"{name}: longer than {kind.length} characters"
+            return None
+
+        return check
+
+    def problem(self, values: Mapping[str, Any]) -> str | None:
+        """Why ``values`` cannot be stored, or None."""
+        for name, value in values.items():
+            check = self.checks.get(name)
+            if check is None:
+                raise SyncConfigError(
+                    f"source {self.source.dataset}: map_record gave {name!r}, which is no column of {self.table.name}"
+                )
+            reason = check(value)
+            if reason:
+                return reason
+        for name in self.required:
+            if name not in values:
+                return f"{name}: missing"
+        return None
+
+
+# -- a page ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PreparedPage:
+    """A page split into rows to upsert (one per natural key), records to quarantine and the newest update."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    bad: dict[str, tuple[Any, str]] = field(default_factory=dict)  # record hash -> (record, reason)
+    duplicates: int = 0
+    newest: datetime | None = None
+
+
+def record_hash(record: Any) -> str:
+    """SHA-256 of the record's canonical JSON: one quarantine row per distinct record."""
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _updated_at(record: Mapping[str, Any]) -> datetime:
+    raw = record.get("updated_at")
+    if not isinstance(raw, str):
+        raise ValueError(f"updated_at: expected an ISO 8601 date-time, got {raw!r}")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"updated_at: expected an ISO 8601 date-time, got {raw!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[Any]) -> PreparedPage:
+    """Map, check and de-duplicate one page's records."""
+    page = PreparedPage()
+    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    natural_key = source.natural_key
+    for record in items:
+        try:
+            if not isinstance(record, dict):
+                raise TypeError(f"expected a JSON object, got {type(record).__name__}")
+            moment = _updated_at(record)
+            values = dict(source.map_record(record))
+            reason = checker.problem(values)
+            if reason is None and source.validate is not None:
+                reason = source.validate(values)
+            if reason is not None:
+                raise ValueError(reason)
+            key = tuple(values[name] for name in natural_key)
+        except SyncConfigError:
+            raise
+        except KeyError as exc:
+            page.bad[record_hash(record)] = (record, f"{exc.args[0] if exc.args else exc}: missing")
+            continue
+        except (ValueError, TypeError, AttributeError) as exc:
+            page.bad[record_hash(record)] = (record, str(exc) or type(exc).__name__)
+            continue
+        if key in by_key:
+            page.duplicates += 1
+        by_key[key] = values
+        if page.newest is None or moment > page.newest:
+            page.newest = moment
+    page.rows = list(by_key.values())
+    return page
+
+
+def _insert(dialect: str, table: Table) -> Any:
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+async def upsert_rows(session: AsyncSession, source: CityBrainSource, rows: list[dict[str, Any]]) -> None:
+    """Insert or update ``rows`` of ``source``'s model on its natural key, in as few statements as possible."""
+    if not rows:
+        return
+    table = _table(source)
+    dialect = session.get_bind().dialect.name
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    for columns, group in groups.items():
+        statement = _insert(dialect, table)
+        update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
+        if update_columns:
+            statement = statement.on_conflict_do_update(
+                index_elements=list(source.natural_key),
+                set_={name: statement.excluded[name] for name in update_columns if name in columns},
+            )
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=list(source.natural_key))
+        await session.execute(statement, group)
+
+
+async def quarantine(
+    session: AsyncSession, dataset: str, run_id: int | None, bad: Mapping[str, tuple[Any, str]]
+) -> None:
+    """Store invalid records with their reason; a record seen before only gets its count and time bumped."""
+    if not bad:
+        return
+    now = utcnow()
+    rows = []
+    for digest, (record, reason) in bad.items():
+        key = record.get("id") if isinstance(record, dict) else None
+        rows.append(
+            {
+                "dataset": dataset,
+                "record_key": None if key is None else str(key)[:200],
+                "record_hash": digest,
+                "reason": reason,
+                "record": record if isinstance(record, dict) else {"value": record},
+                "run_id": run_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "seen_count": 1,
+            }
+        )
+    table = QuarantinedRecord.__table__
+    statement = _insert(session.get_bind().dialect.name, table)  # type: ignore[arg-type]
+    statement = statement.on_conflict_do_update(
+        index_elements=["dataset", "record_hash"],
+        set_={
+            "last_seen_at": statement.excluded.last_seen_at,
+            "run_id": statement.excluded.run_id,
+            "reason": statement.excluded.reason,
+            "seen_count": table.c.seen_count + 1,
+        },
+    )
+    await session.execute(statement, rows)
+
+
+# -- a run -----------------------------------------------------------------------------------------
+
+
+async def _start_run(database: Database, dataset: str, trigger: str) -> tuple[SyncRun, SyncState]:
+    async with database.session() as session:
+        # A run still marked running died with its process (a job runs one instance at a time).
+        await session.execute(
+            update(SyncRun)
+            .where(SyncRun.dataset == dataset, SyncRun.status == "running")
+            .values(status="interrupted", finished_at=utcnow(), error="the process stopped during the run")
+        )
+        state = await session.get(SyncState, dataset)
+        if state is None:
+            state = SyncState(dataset=dataset)
+            session.add(state)
+        run = SyncRun(
+            dataset=dataset,
+            trigger=trigger,
+            status="running",
+            started_at=utcnow(),
+            updated_since=state.updated_since,
+            resumed_cursor=state.cursor,
+            pages=0,
+            fetched=0,
+            upserted=0,
+            quarantined=0,
+            duplicates=0,
+        )
+        session.add(run)
+        await session.flush()
+        state.last_run_id = run.id
+    return run, state
+
+
+async def _finish_run(database: Database, run_id: int, error: str | None) -> None:
+    async with database.session() as session:
+        await session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(status="failed" if error else "succeeded", finished_at=utcnow(), error=error)
+        )
+
+
+async def _store_page(
+    database: Database,
+    source: CityBrainSource,
+    run_id: int,
+    page: DatasetPage,
+    prepared: PreparedPage,
+    high_water: datetime | None,
+) -> None:
+    async with database.session() as session:
+        await upsert_rows(session, source, prepared.rows)
+        await quarantine(session, source.dataset, run_id, prepared.bad)
+        values: dict[str, Any] = {"cursor": page.next_cursor, "high_water": high_water, "updated_at": utcnow()}
+        if page.next_cursor is None:  # the last page: the run is complete, the watermark moves
+            values["updated_since"] = high_water
+        await session.execute(update(SyncState).where(SyncState.dataset == source.dataset).values(**values))
+        await session.execute(
+            update(SyncRun)
+            .where(SyncRun.id == run_id)
+            .values(
+                pages=SyncRun.pages + 1,
+                fetched=SyncRun.fetched + len(page.items),
+                upserted=SyncRun.upserted + len(prepared.rows),
+                quarantined=SyncRun.quarantined + len(prepared.bad),
+                duplicates=SyncRun.duplicates + prepared.duplicates,
+            )
+        )
+
+
+async def sync_dataset(
+    database: Database,
+    client: CityBrainClient,
+    source: CityBrainSource,
+    *,
+    trigger: str = "schedule",
+    page_size: int | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Run one sync of ``source``'s dataset from its stored watermark; return the counts.
+
+    Raises :class:`CityBrainError` when City Brain fails past the retries (the run is recorded as
+    failed and the next run resumes where this one stopped) and :class:`SyncConfigError` for a
+    source declared wrongly.
+    """
+    checker = RecordChecker(source)
+    run, state = await _start_run(database, source.dataset, trigger)
+    result = SyncResult(source.dataset, run.id, resumed=state.cursor is not None)
+    since, cursor, high_water = state.updated_since, state.cursor, state.high_water
+    result.updated_since = since.isoformat() if since else None
+    log.info(
+        "citybrain_sync_started",
+        dataset=source.dataset,
+        run=run.id,
+        updated_since=result.updated_since,
+        resumed=result.resumed,
+    )
+    limit = page_size or client.settings.citybrain_page_size
+    pending: asyncio.Task[DatasetPage] | None = None
+    try:
+        try:
+            page = await client.get_page(source.dataset, cursor=cursor, updated_since=since, limit=limit)
+        except CityBrainError as exc:
+            if not (cursor and exc.status == 400 and "cursor" in str(exc.detail)):
+                raise
+            log.warning("citybrain_sync_cursor_refused", dataset=source.dataset, run=run.id)
+            result.resumed = False
+            page = await client.get_page(source.dataset, updated_since=since, limit=limit)
+        total = page.remaining
+        while True:
+            if page.next_cursor is not None:
+                pending = asyncio.ensure_future(
+                    client.get_page(source.dataset, cursor=page.next_cursor, updated_since=since, limit=limit)
+                )
+            prepared = prepare_page(source, checker, page.items)
+            if prepared.newest is not None and (high_water is None or prepared.newest > high_water):
+                high_water = prepared.newest
+            await _store_page(database, source, run.id, page, prepared, high_water)
+            result.pages += 1
+            result.fetched += len(page.items)
+            result.upserted += len(prepared.rows)
+            result.quarantined += len(prepared.bad)
+            result.duplicates += prepared.duplicates
+            if progress is not None:
+                progress(len(page.items), total)
+            if pending is None:
+                break
+            page, pending = await pending, None
+    except BaseException as exc:
+        if pending is not None:
+            pending.cancel()
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("citybrain_sync_failed", dataset=source.dataset, run=run.id, error=error, pages=result.pages)
+        await asyncio.shield(_finish_run(database, run.id, error))
+        raise
+    await _finish_run(database, run.id, None)
+    log.info("citybrain_sync_finished", **result.summary())
+    return result
+
+
+async def sync_state(session: AsyncSession, dataset: str) -> SyncState | None:
+    """The stored state of ``dataset`` (None before its first run)."""
+    return (await session.scalars(select(SyncState).where(SyncState.dataset == dataset))).first()

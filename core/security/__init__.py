@@ -1,0 +1,1 @@
+"""Security: accounts, roles and permissions, tokens, API keys, audit log and personal data."""
