@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -132,7 +131,7 @@ async def api_key_principal(session: AsyncSession, plaintext: str, authorizer: A
     key = await session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
     if key is None or key.revoked_at is not None:
         return None
-    if not hmac.compare_digest(key.key_hash, key_ring().api_key_hash(plaintext)):
+    if not key_ring().api_key_matches(plaintext, key.key_hash):
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > API_KEY_TOUCH_INTERVAL:

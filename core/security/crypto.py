@@ -39,7 +39,7 @@ class KeyRing:
     encryption_keys: dict[str, bytes]
     search_key: bytes
     token_key: bytes
-    api_key_key: bytes
+    api_key_keys: tuple[bytes, ...]
 
     @classmethod
     def from_secrets(cls, current: bytes, previous: tuple[bytes, ...] = ()) -> KeyRing:
@@ -50,7 +50,7 @@ class KeyRing:
             encryption_keys=keys,
             search_key=derive(current, "pii-search"),
             token_key=derive(current, "token-signing"),
-            api_key_key=derive(current, "api-key-hash"),
+            api_key_keys=tuple(derive(secret, "api-key-hash") for secret in (current, *previous)),
         )
 
     def encrypt(self, plaintext: str) -> str:
@@ -79,8 +79,15 @@ class KeyRing:
         return hmac.new(self.search_key, f"{kind}:{normalised}".encode(), hashlib.sha256).hexdigest()
 
     def api_key_hash(self, key: str) -> str:
-        """Keyed hash of an API key (keys are random, so a fast hash is safe)."""
-        return hmac.new(self.api_key_key, key.encode(), hashlib.sha256).hexdigest()
+        """Keyed hash of an API key with the current secret (keys are random, so a fast hash is safe)."""
+        return hmac.new(self.api_key_keys[0], key.encode(), hashlib.sha256).hexdigest()
+
+    def api_key_matches(self, key: str, stored_hash: str) -> bool:
+        """Whether ``key`` hashes to ``stored_hash`` under the current or a previous secret."""
+        return any(
+            hmac.compare_digest(stored_hash, hmac.new(k, key.encode(), hashlib.sha256).hexdigest())
+            for k in self.api_key_keys
+        )
 
 
 _ring: KeyRing | None = None
