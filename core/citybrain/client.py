@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import msgspec
 import stamina
 
 from core.citybrain.signing import CityBrainAuth
@@ -111,9 +112,13 @@ class DatasetPage:
 class CityBrainClient:
     """Signed, retrying calls to City Brain over one shared ``httpx.AsyncClient``."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
-        """Use ``http`` (else a new client from :func:`make_http_client`, closed by :meth:`aclose`)."""
+    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None, logger: Any = None) -> None:
+        """Use ``http`` (else a new client from :func:`make_http_client`, closed by :meth:`aclose`).
+
+        ``logger`` (a structlog logger, default this module's) receives the ``citybrain_call`` lines.
+        """
         self.settings = settings
+        self.log = logger or log
         self._owns_http = http is None
         self.http = http or make_http_client(settings)
 
@@ -197,7 +202,7 @@ class CityBrainClient:
         try:
             response = await self.http.request(method, path, params=query or None, json=json, headers=headers)
         except httpx.TransportError as exc:
-            log.warning(
+            self.log.warning(
                 "citybrain_call",
                 method=method,
                 path=path,
@@ -207,7 +212,7 @@ class CityBrainClient:
                 ms=round((time.perf_counter() - started) * 1000, 1),
             )
             raise
-        log.info(
+        self.log.info(
             "citybrain_call",
             method=method,
             path=path,
@@ -236,11 +241,11 @@ class CityBrainClient:
         }
         response = await self.request("GET", f"/v1/datasets/{dataset}", params=params)
         try:
-            body = response.json()
+            body = msgspec.json.decode(response.content)
             items = body["items"]
             if not isinstance(items, list):
                 raise TypeError("items is not a list")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (msgspec.DecodeError, KeyError, TypeError) as exc:
             raise CityBrainError(f"City Brain sent a page of {dataset} that is not a page: {exc}") from None
         return DatasetPage(
             items=items, next_cursor=body.get("next_cursor") or None, remaining=body.get("remaining"), cursor=cursor

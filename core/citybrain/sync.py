@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, UniqueConstraint, select, update
+from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, UniqueConstraint, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.citybrain.client import CityBrainClient, CityBrainError, DatasetPage
@@ -114,54 +115,60 @@ class RecordChecker:
                 f"source {source.dataset}: natural_key {source.natural_key} must be the primary key or a "
                 f"unique constraint of {self.table.name} (it is the upsert's conflict target)"
             )
-        self.checks: dict[str, Callable[[Any], str | None]] = {}
+        self.types: dict[str, tuple[type, ...] | None] = {}
+        self.lengths: dict[str, int] = {}
+        self.nullable: set[str] = set()
         self.required: list[str] = []
         for column in self.table.columns:
-            self.checks[column.name] = self._check_for(column)
+            kind = column.type
+            if isinstance(kind, Boolean):
+                self.types[column.name] = (bool,)
+            elif isinstance(kind, Integer):
+                self.types[column.name] = (int,)
+            elif isinstance(kind, Float | Numeric):
+                self.types[column.name] = (float, int)
+            elif isinstance(kind, String):
+                self.types[column.name] = (str,)
+                if kind.length is not None:
+                    self.lengths[column.name] = kind.length
+            else:
+                self.types[column.name] = None  # JSON, dates, ...: the database adapter decides
+            if column.nullable:
+                self.nullable.add(column.name)
             has_default = column.default is not None or column.server_default is not None
-            auto = column.primary_key and column.autoincrement in (True, "auto") and isinstance(column.type, Integer)
+            auto = column.primary_key and column.autoincrement in (True, "auto") and isinstance(kind, Integer)
             if not column.nullable and not has_default and not auto:
                 self.required.append(column.name)
 
-    @staticmethod
-    def _check_for(column: Any) -> Callable[[Any], str | None]:
-        name, nullable, kind = column.name, column.nullable, column.type
-
-        def check(value: Any) -> str | None:
-            if value is None:
-                return None if nullable else f"{name}: must not be null"
-            if isinstance(kind, Boolean):
-                return None if isinstance(value, bool) else f"{name}: expected true or false, got {value!r}"
-            if isinstance(kind, Integer):
-                ok = isinstance(value, int) and not isinstance(value, bool)
-                return None if ok else f"{name}: expected an integer, got {value!r}"
-            if isinstance(kind, Float | Numeric):
-                ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-                return None if ok else f"{name}: expected a number, got {value!r}"
-            if isinstance(kind, String):
-                if not isinstance(value, str):
-                    return f"{name}: expected text, got {value!r}"
-                if kind.length is not None and len(value) > kind.length:
-                    return f"{name}: longer than {kind.length} characters"
-            return None
-
-        return check
-
     def problem(self, values: Mapping[str, Any]) -> str | None:
-        """Why ``values`` cannot be stored, or None."""
+        """Why ``values`` cannot be stored (unknown column, null, type, length, missing), or None."""
+        types, lengths = self.types, self.lengths
         for name, value in values.items():
-            check = self.checks.get(name)
-            if check is None:
+            if name not in types:
                 raise SyncConfigError(
                     f"source {self.source.dataset}: map_record gave {name!r}, which is no column of {self.table.name}"
                 )
-            reason = check(value)
-            if reason:
-                return reason
+            if value is None:
+                if name not in self.nullable:
+                    return f"{name}: must not be null"
+                continue
+            allowed = types[name]
+            if allowed is None:
+                continue
+            kind = type(value)
+            if kind not in allowed:
+                return f"{name}: expected {_DESCRIBED[allowed]}, got {value!r}"
+            if kind is float and not math.isfinite(value):
+                return f"{name}: expected a finite number, got {value!r}"
+            if name in lengths and len(value) > lengths[name]:
+                return f"{name}: longer than {lengths[name]} characters"
         for name in self.required:
             if name not in values:
                 return f"{name}: missing"
         return None
+
+
+_DESCRIBED = {(bool,): "true or false", (int,): "an integer", (float, int): "a number", (str,): "text"}
 
 
 # -- a page ----------------------------------------------------------------------------------------
@@ -224,34 +231,112 @@ def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[An
         by_key[key] = values
         if page.newest is None or moment > page.newest:
             page.newest = moment
-    page.rows = list(by_key.values())
+    # In key order: the B-tree of the natural key takes a sorted batch several times faster.
+    page.rows = [by_key[key] for key in sorted(by_key, key=_sort_key)]
     return page
+
+
+def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
+    return tuple(str(part) for part in key)
 
 
 def _insert(dialect: str, table: Table) -> Any:
     return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
 
 
+@dataclass(frozen=True)
+class _Upsert:
+    """An upsert compiled once: driver SQL, the parameter order, batch-constant defaults and bind processors."""
+
+    sql: str
+    order: tuple[str, ...]
+    defaults: tuple[tuple[str, Any], ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], _Upsert | None] = {}
+
+
+def _compile_upsert(
+    dialect: Dialect, source: CityBrainSource, table: Table, columns: tuple[str, ...]
+) -> _Upsert | None:
+    """The driver-level upsert of ``columns`` (plus the Python-side defaults of the others), or None.
+
+    None means a default that is no plain value or function: such a table takes the ORM-level path.
+    """
+    defaults: dict[str, Any] = {}
+    for column in table.columns:
+        if column.name in columns or column.default is None:
+            continue
+        default: Any = column.default
+        if getattr(default, "is_scalar", False):
+            defaults[column.name] = lambda value=default.arg: value
+        elif getattr(default, "is_callable", False):
+            defaults[column.name] = lambda fn=default.arg: fn(None)
+        else:
+            return None
+    names = (*columns, *defaults)
+    statement = _insert(dialect.name, table).values({name: bindparam(name) for name in names})
+    update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
+    if update_columns:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(source.natural_key),
+            set_={name: statement.excluded[name] for name in update_columns if name in columns},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(source.natural_key))
+    compiled = statement.compile(dialect=dialect)
+    order = tuple(compiled.positiontup or ())
+    if not order or set(order) != set(names):
+        return None
+    processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in order)
+    return _Upsert(str(compiled), order, tuple(defaults.items()), processors)
+
+
 async def upsert_rows(session: AsyncSession, source: CityBrainSource, rows: list[dict[str, Any]]) -> None:
-    """Insert or update ``rows`` of ``source``'s model on its natural key, in as few statements as possible."""
+    """Insert or update ``rows`` of ``source``'s model on its natural key, one ``executemany`` per column set.
+
+    The statement is compiled once per column set and sent to the driver directly; column
+    defaults (e.g. ``created_at``) are evaluated once per batch.
+    """
     if not rows:
         return
     table = _table(source)
-    dialect = session.get_bind().dialect.name
+    connection = await session.connection()
+    dialect = connection.dialect
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
-        statement = _insert(dialect, table)
-        update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
-        if update_columns:
+        cache_key = (dialect.name, table.name, source.natural_key, columns)
+        if cache_key not in _UPSERTS:
+            _UPSERTS[cache_key] = _compile_upsert(dialect, source, table, columns)
+        upsert = _UPSERTS[cache_key]
+        if upsert is None:
+            statement = _insert(dialect.name, table)
+            update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
             statement = statement.on_conflict_do_update(
                 index_elements=list(source.natural_key),
                 set_={name: statement.excluded[name] for name in update_columns if name in columns},
             )
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=list(source.natural_key))
-        await session.execute(statement, group)
+            await session.execute(statement, group)
+            continue
+        constants = {name: make() for name, make in upsert.defaults}
+        getters: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
+        for name, process in zip(upsert.order, upsert.processors, strict=True):
+            if name in constants:
+                value = constants[name] if process is None else process(constants[name])
+                getters.append((None, value, None))
+            else:
+                getters.append((name, None, process))
+        params = [
+            tuple(
+                fixed if name is None else (row[name] if process is None else process(row[name]))
+                for name, fixed, process in getters
+            )
+            for row in group
+        ]
+        await connection.exec_driver_sql(upsert.sql, params)
 
 
 async def quarantine(

@@ -16,7 +16,7 @@ from tests.core.citybrain.conftest import citybrain_overrides
 
 def _env(simulator: SimulatorServer, tmp_path: Path) -> dict[str, str]:
     env = {env_name(key): str(value) for key, value in citybrain_overrides(simulator.url).items()}
-    return {**env, env_name("data_dir"): str(tmp_path / "var"), "STREETBRAIN_LOG_LEVEL": "WARNING"}
+    return {**env, env_name("data_dir"): str(tmp_path / "var")}
 
 
 def test_sync_status_outbox_and_deliver_commands(simulator: SimulatorServer, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from structlog.testing import capture_logs
+import structlog
+from structlog.testing import LogCapture
 
 from core.citybrain.client import CityBrainClient, CityBrainError, retry_after_seconds
 from core.citybrain.signing import (
@@ -173,10 +174,12 @@ def test_retry_after_in_seconds_or_as_a_date_sets_the_wait(settings: Settings) -
 
 async def test_every_call_is_logged_and_no_secret_is(simulator: SimulatorServer, settings: Settings) -> None:
     simulator.set_faults(throttle_rate=0.5, retry_after=0)
-    with capture_logs() as logs:
-        async with CityBrainClient(settings) as client:
-            pages = [page async for page in client.iter_pages("grids", limit=6)]
-            await client.push("/v1/events", {"type": "video_net.smoke"}, "log-test-1")
+    capture = LogCapture()
+    logger = structlog.wrap_logger(None, processors=[capture])
+    async with CityBrainClient(settings, logger=logger) as client:
+        pages = [page async for page in client.iter_pages("grids", limit=6)]
+        await client.push("/v1/events", {"type": "video_net.smoke"}, "log-test-1")
+    logs = capture.entries
     calls = [entry for entry in logs if entry["event"] == "citybrain_call"]
     assert len(calls) == len(pages) + 1 + simulator.state.counts.get("throttle", 0)
     assert {call["status"] for call in calls} >= {200, 202}
