@@ -172,6 +172,13 @@ def register_event_types() -> Any:
 def register_citybrain_sources() -> Any:
     """Give the City Brain datasets the plugin pulls and how a record maps onto its model.
 
+    Each source names the dataset, the model (the upsert target), its natural key (the primary
+    key or a unique constraint: the conflict target) and ``map_record(record)``, which returns the
+    model values of one record; raising ``KeyError``, ``ValueError`` or ``TypeError`` there
+    quarantines the record with the message as the reason. Optional: ``validate(values)`` returns
+    a reason to quarantine, ``update_columns`` limits what an existing row takes from City Brain.
+    The core syncs each dataset as the job ``citybrain:sync_<dataset>`` (see docs/citybrain.md).
+
     Returns:
         a list of :class:`core.contracts.CityBrainSource`.
 
