@@ -28,6 +28,7 @@ from api.auth import AUTH_ROUTES, PUBLIC_PATHS, AuthenticationMiddleware
 from api.citybrain import ROUTES as CITYBRAIN_ROUTES
 from api.errors import EXCEPTION_HANDLERS
 from api.health import health
+from api.jobs import JOB_ROUTES
 from api.middleware import request_id_middleware, security_headers_middleware
 from api.reports import list_reports, run_report
 from core.citybrain.jobs import CityBrainService
@@ -82,6 +83,17 @@ def _mount_plugins(app: Litestar, plugins: PluginManager) -> None:
             log.error("plugin_failed", plugin=record.name, hook="register_routes", error=record.error)
 
 
+def build_scheduler(
+    settings: Settings, plugins: PluginManager, database: Database
+) -> tuple[JobScheduler, CityBrainService]:
+    """The scheduler with every job: the plugins' and City Brain's (sync per dataset, outbox delivery)."""
+    scheduler = JobScheduler(database, settings)
+    scheduler.add_plugin_jobs(plugins.ok_plugins())
+    citybrain = CityBrainService(settings, database, plugins.ok_plugins())
+    scheduler.add_jobs("citybrain", citybrain.job_specs())
+    return scheduler, citybrain
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -99,20 +111,17 @@ def create_app(
     plugins = plugins or load_plugins(settings)
     database = database or Database(settings.database_url)
     authorizer = set_up_security(settings, plugins.ok_plugins())
-    scheduler = JobScheduler(database, settings)
-    scheduler.add_plugin_jobs(plugins.ok_plugins())
-    citybrain = CityBrainService(settings, database, plugins.ok_plugins())
-    scheduler.add_jobs("citybrain", citybrain.job_specs())
+    scheduler, citybrain = build_scheduler(settings, plugins, database)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await plugins.acall("on_startup", app=app)
         if settings.scheduler_enabled:
-            scheduler.start()
+            await scheduler.start()
         try:
             yield
         finally:
-            scheduler.shutdown()
+            await scheduler.shutdown()
             await plugins.acall("on_shutdown", app=app)
             await citybrain.aclose()
             await database.dispose()
@@ -121,6 +130,7 @@ def create_app(
         Tag(name="platform", description="Health and platform information"),
         Tag(name="auth", description="Sign-in and tokens"),
         Tag(name="admin", description="Staff accounts, API keys, permissions and the audit log"),
+        Tag(name="jobs", description="Scheduled jobs, their runs, run now, pause and resume"),
     ]
     tags.append(Tag(name="citybrain", description="City Brain sync state, quarantined records and the outbox"))
     tags += [
@@ -129,7 +139,7 @@ def create_app(
         if record.routes
     ]
     app = Litestar(
-        route_handlers=[health, list_reports, run_report, *CITYBRAIN_ROUTES, *AUTH_ROUTES, *ADMIN_ROUTES],
+        route_handlers=[health, list_reports, run_report, *CITYBRAIN_ROUTES, *AUTH_ROUTES, *ADMIN_ROUTES, *JOB_ROUTES],
         dependencies={
             "caller": Provide(provide_caller, sync_to_thread=False),
             "db_session": Provide(provide_db_session),

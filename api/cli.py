@@ -94,6 +94,8 @@ class Runtime:
             return asyncio.run(_with_dispose())
         except (DBAPIError, OSError) as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            if "no such table" in reason or ("relation" in reason and "does not exist" in reason):
+                raise UserError(f"the database schema is behind ({reason}); run `streetbrain db upgrade`") from None
             raise UserError(
                 f"cannot use the database at {self.settings.safe_database_url()}: {reason}. "
                 "Check STREETBRAIN_DATABASE_URL and that the database server is running."
@@ -245,7 +247,9 @@ def db_check(runtime: Runtime) -> None:
 # -- demo and run -------------------------------------------------------------------------
 
 
-def _upgrade_and_seed(runtime: Runtime, demo: bool) -> None:
+def upgrade_schema(runtime: Runtime, demo: bool = False) -> None:
+    """Apply pending migrations (the core, then every plugin); with ``demo``, load the demo data too."""
+
     async def _go() -> None:
         await migrator.upgrade(runtime.database, runtime.targets())
         if demo:
@@ -264,7 +268,7 @@ def _upgrade_and_seed(runtime: Runtime, demo: bool) -> None:
 @pass_runtime
 def demo(runtime: Runtime) -> None:
     """Bring the schema up to date and load every plugin's demo data (safe to repeat)."""
-    _upgrade_and_seed(runtime, demo=True)
+    upgrade_schema(runtime, demo=True)
 
 
 @main.command()
@@ -279,7 +283,7 @@ def run(runtime: Runtime, host: str, port: int, with_demo: bool, no_scheduler: b
 
     from api.app import create_app
 
-    _upgrade_and_seed(runtime, demo=with_demo)
+    upgrade_schema(runtime, demo=with_demo)
     settings = runtime.settings.model_copy(
         update={"scheduler_enabled": runtime.settings.scheduler_enabled and not no_scheduler}
     )
@@ -289,7 +293,7 @@ def run(runtime: Runtime, host: str, port: int, with_demo: bool, no_scheduler: b
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
-from api import cli_security  # noqa: E402,F401  (registers users, apikeys and pii)
+from api import cli_jobs, cli_security  # noqa: E402,F401  (register jobs, scheduler, users, apikeys, pii)
 from api.cli_citybrain import citybrain, citybrain_sim  # noqa: E402  (City Brain commands)
 
 main.add_command(citybrain)

@@ -32,5 +32,10 @@ async def health(state: State) -> Response[dict[str, Any]]:
         "version": VERSION,
         "database": database,
         "plugins": plugins,
+        "scheduler": {
+            "enabled": state.settings.scheduler_enabled,
+            "leader": state.scheduler.is_leader,
+            "runner": state.scheduler.runner,
+        },
     }
     return Response(body, status_code=200 if healthy else 503)

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     trace_hooks: bool = Field(default=False, description="Log every plugin hook call with its duration.")
     scheduler_enabled: bool = Field(default=True, description="Run scheduled jobs in this process.")
+    scheduler_lease_seconds: int = Field(
+        default=30, ge=2, le=3600, description="Lease of the active scheduler; a standby takes over within it."
+    )
     previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma list of former secret keys, still used to decrypt (key rotation)."
     )
