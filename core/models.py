@@ -64,4 +64,5 @@ from core.security.models import ApiKey, AuditEntry, User, UserGrid  # noqa: E40
 
 __all__ = ["ApiKey", "AuditEntry", "JobRun", "JobState", "SchedulerLease", "User", "UserGrid"]
 
+from core.areas import models as _area_models  # noqa: E402,F401  (streets, communities, grids on the core metadata)
 from core.citybrain import models as _citybrain_models  # noqa: E402,F401  (City Brain tables on the core metadata)
