@@ -7,9 +7,10 @@ errors, the request id, the scheduler and the plugins' start-up and shut-down ho
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -24,20 +25,29 @@ from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin import ADMIN_ROUTES
+from api.areas import AREA_ROUTES
 from api.auth import AUTH_ROUTES, PUBLIC_PATHS, AuthenticationMiddleware
+from api.cases import CASE_ROUTES
 from api.citybrain import ROUTES as CITYBRAIN_ROUTES
 from api.errors import EXCEPTION_HANDLERS
+from api.events import EVENT_ROUTES
 from api.health import health
 from api.jobs import JOB_ROUTES
 from api.middleware import request_id_middleware, security_headers_middleware
 from api.reports import list_reports, run_report
+from core.areas.index import LiveAreaIndex
+from core.cases.notifications import NotificationChannels
+from core.cases.service import CaseService
+from core.cases.sla import WorkCalendar
 from core.citybrain.jobs import CityBrainService
 from core.config import Settings, load_settings
 from core.db import Database
+from core.events import EventBus
 from core.logs import get_logger
 from core.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageParams
 from core.plugins import PluginManager, PluginRecord, load_plugins
 from core.scheduler import JobScheduler
+from core.security.permissions import Authorizer
 from core.security.setup import set_up_security
 from core.version import VERSION
 from core.web import provide_caller
@@ -62,9 +72,13 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
 def provide_page(
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Page size")] = DEFAULT_LIMIT,
     offset: Annotated[int, QueryParameter(ge=0, description="Items to skip")] = 0,
+    format: Annotated[
+        Literal["json", "csv", "xlsx"],
+        QueryParameter(description="json: a page; csv or xlsx: the whole list as a file"),
+    ] = "json",
 ) -> PageParams:
-    """The ``limit`` and ``offset`` of a list request."""
-    return PageParams(limit=limit, offset=offset)
+    """The ``limit``, ``offset`` and ``format`` of a list request."""
+    return PageParams(limit=limit, offset=offset, format=format)
 
 
 def _plugin_router(record: PluginRecord) -> Router:
@@ -83,15 +97,46 @@ def _mount_plugins(app: Litestar, plugins: PluginManager) -> None:
             log.error("plugin_failed", plugin=record.name, hook="register_routes", error=record.error)
 
 
-def build_scheduler(
-    settings: Settings, plugins: PluginManager, database: Database
-) -> tuple[JobScheduler, CityBrainService]:
-    """The scheduler with every job: the plugins' and City Brain's (sync per dataset, outbox delivery)."""
+@dataclass
+class Services:
+    """The platform's long-lived services in one process, shared by the API, the jobs and the CLI."""
+
+    scheduler: JobScheduler
+    citybrain: CityBrainService
+    events: EventBus
+    cases: CaseService
+    notifications: NotificationChannels
+
+
+def build_services(
+    settings: Settings,
+    plugins: PluginManager,
+    database: Database,
+    authorizer: Authorizer,
+    areas: Callable[[], Any] = lambda: None,
+) -> Services:
+    """Wire the services; ``areas`` returns the process's current area index (or None before it loads)."""
+
+    def grid_for(lon: float, lat: float) -> int | None:
+        index = areas()
+        return index.grid_for(lon, lat) if index is not None else None
+
+    def community_of(grid_id: int) -> int | None:
+        index = areas()
+        return index.community_for_grid(grid_id) if index is not None else None
+
+    calendar = WorkCalendar.of(
+        settings.tz, settings.work_day_start, settings.work_day_end, settings.holidays, settings.workdays_extra
+    )
+    cases = CaseService(database, authorizer, calendar, settings.sla, settings.routing, community_of=community_of)
+    events = EventBus(database, plugins, EventBus.collect_types(plugins), grid_for, cases.route_event)
     scheduler = JobScheduler(database, settings)
     scheduler.add_plugin_jobs(plugins.ok_plugins())
     citybrain = CityBrainService(settings, database, plugins.ok_plugins())
     scheduler.add_jobs("citybrain", citybrain.job_specs())
-    return scheduler, citybrain
+    notifications = NotificationChannels(database, plugins)
+    scheduler.services.update(events=events, cases=cases, notifications=notifications, citybrain=citybrain)
+    return Services(scheduler, citybrain, events, cases, notifications)
 
 
 def create_app(
@@ -111,10 +156,13 @@ def create_app(
     plugins = plugins or load_plugins(settings)
     database = database or Database(settings.database_url)
     authorizer = set_up_security(settings, plugins.ok_plugins())
-    scheduler, citybrain = build_scheduler(settings, plugins, database)
+    areas = LiveAreaIndex(database)  # app.state.areas: point -> grid, rebuilt when the areas change
+    services = build_services(settings, plugins, database, authorizer, areas=lambda: app.state.get("areas"))
+    scheduler, citybrain, events = services.scheduler, services.citybrain, services.events
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await areas.open()
         await plugins.acall("on_startup", app=app)
         if settings.scheduler_enabled:
             await scheduler.start()
@@ -122,8 +170,10 @@ def create_app(
             yield
         finally:
             await scheduler.shutdown()
+            await events.drain()
             await plugins.acall("on_shutdown", app=app)
             await citybrain.aclose()
+            await areas.close()
             await database.dispose()
 
     tags = [
@@ -131,6 +181,9 @@ def create_app(
         Tag(name="auth", description="Sign-in and tokens"),
         Tag(name="admin", description="Staff accounts, API keys, permissions and the audit log"),
         Tag(name="jobs", description="Scheduled jobs, their runs, run now, pause and resume"),
+        Tag(name="areas", description="Streets, communities and grids: GeoJSON in and out, locate a point"),
+        Tag(name="events", description="Events reported by plugins, devices, City Brain and staff"),
+        Tag(name="cases", description="The closed loop of work orders, their indicators, and the inbox"),
     ]
     tags.append(Tag(name="citybrain", description="City Brain sync state, quarantined records and the outbox"))
     tags += [
@@ -139,7 +192,18 @@ def create_app(
         if record.routes
     ]
     app = Litestar(
-        route_handlers=[health, list_reports, run_report, *CITYBRAIN_ROUTES, *AUTH_ROUTES, *ADMIN_ROUTES, *JOB_ROUTES],
+        route_handlers=[
+            health,
+            list_reports,
+            run_report,
+            *CITYBRAIN_ROUTES,
+            *AUTH_ROUTES,
+            *ADMIN_ROUTES,
+            *JOB_ROUTES,
+            *AREA_ROUTES,
+            *EVENT_ROUTES,
+            *CASE_ROUTES,
+        ],
         dependencies={
             "caller": Provide(provide_caller, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
@@ -165,8 +229,11 @@ def create_app(
                 "database": database,
                 "plugins": plugins,
                 "scheduler": scheduler,
-                "citybrain": citybrain,
                 "authorizer": authorizer,
+                "areas": areas,
+                "citybrain": citybrain,
+                "events": events,
+                "cases": services.cases,
             }
         ),
         openapi_config=OpenAPIConfig(

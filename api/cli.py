@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from core import migrator
 from core.config import ConfigError, Settings, load_settings
 from core.db import Database
-from core.demo import load_demo_accounts, load_demo_data
+from core.demo import load_demo_accounts, load_demo_areas, load_demo_data
 from core.logs import configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.security.permissions import Authorizer
@@ -253,6 +253,8 @@ def upgrade_schema(runtime: Runtime, demo: bool = False) -> None:
     async def _go() -> None:
         await migrator.upgrade(runtime.database, runtime.targets())
         if demo:
+            areas = await load_demo_areas(runtime.database)  # before the plugins' data, which names grids
+            click.echo(f"demo areas: {areas or 'already loaded'}")
             results = await load_demo_data(runtime.database, runtime.plugins.ok_plugins())
             for name, outcome in results.items():
                 click.echo(f"demo {name}: {outcome or 'already loaded'}")

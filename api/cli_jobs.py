@@ -8,10 +8,14 @@ import sys
 
 import click
 
-from api.app import build_scheduler
+from api.app import Services, build_services
 from api.cli import Runtime, UserError, main, pass_runtime, upgrade_schema
 from core.models import JobRun
 from core.scheduler import UnknownJob
+
+
+def _services(runtime: Runtime) -> Services:
+    return build_services(runtime.settings, runtime.plugins, runtime.database, runtime.authorizer)
 
 
 @main.group()
@@ -23,7 +27,7 @@ def jobs() -> None:
 @pass_runtime
 def jobs_list(runtime: Runtime) -> None:
     """List jobs with their trigger, next run and whether they are paused."""
-    scheduler, _ = build_scheduler(runtime.settings, runtime.plugins, runtime.database)
+    scheduler = _services(runtime).scheduler
     paused = runtime.run(scheduler.paused_jobs())
     for job in sorted(scheduler.jobs.values(), key=lambda j: j.id):
         next_run = job.next_run_at()
@@ -37,7 +41,8 @@ def jobs_list(runtime: Runtime) -> None:
 @pass_runtime
 def jobs_run(runtime: Runtime, job_id: str) -> None:
     """Run a job now, in this process, and print how it ended (exit status 1 if it failed)."""
-    scheduler, citybrain = build_scheduler(runtime.settings, runtime.plugins, runtime.database)
+    services = _services(runtime)
+    scheduler, citybrain = services.scheduler, services.citybrain
 
     async def _run() -> JobRun | None:
         try:
@@ -63,7 +68,8 @@ def jobs_run(runtime: Runtime, job_id: str) -> None:
 def scheduler_only(runtime: Runtime) -> None:
     """Run scheduled jobs only (no API). Several may run: one holds the lease, the others stand by."""
     upgrade_schema(runtime)
-    scheduler, citybrain = build_scheduler(runtime.settings, runtime.plugins, runtime.database)
+    services = _services(runtime)
+    scheduler, citybrain = services.scheduler, services.citybrain
 
     async def _serve() -> None:
         stop = asyncio.Event()

@@ -31,8 +31,8 @@ async def list_reports(state: State, caller: Caller) -> list[dict[str, Any]]:
     return [
         {"plugin": record.name, "name": spec.name, "title": spec.title, "params": dict(spec.params)}
         for record in state.plugins.ok_plugins()
-        if caller.can(f"{record.name}:read")
         for spec in record.reports
+        if caller.can(spec.permission or f"{record.name}:read")
     ]
 
 
@@ -53,11 +53,12 @@ async def run_report(
 ) -> Response[Any]:
     """Build the report with the query parameters (other than ``format``) and return it.
 
-    The caller needs ``reports:read`` and the read permission of the report's plugin.
+    The caller needs ``reports:read`` and the report's permission (default: its plugin's ``:read``).
     """
     spec = _find(state, plugin, name)
-    if not caller.can(f"{plugin}:read"):
-        raise PermissionDeniedException(f"this needs the permission {plugin}:read")
+    needed = spec.permission or f"{plugin}:read"
+    if not caller.can(needed):
+        raise PermissionDeniedException(f"this needs the permission {needed}")
     params = {key: value for key, value in request.query_params.items() if key != "format"}
     frame = await spec.build(db_session, params)
     filename = f"{plugin}-{name}.{format}"

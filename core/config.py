@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import date
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -94,6 +95,23 @@ class Settings(BaseSettings):
     roles: dict[str, list[str]] = Field(
         default_factory=dict, description="Role -> permission patterns, replacing a default role ([roles] table)."
     )
+    work_day_start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Working hours start.")
+    work_day_end: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Working hours end.")
+    holidays: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma list of days off (YYYY-MM-DD) that would be working days."
+    )
+    workdays_extra: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma list of make-up working days (调休) on weekends (YYYY-MM-DD)."
+    )
+    sla: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per case category: accept_hours, resolve_hours, working_hours ([sla.<category>] tables).",
+    )
+    routing: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per event type: create_case, category, severity, auto_dispatch ([routing.\"<type>\"] tables).",
+    )
+    attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest case attachment.")
     plugin_config: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-plugin settings: TOML [plugin_config.<name>] tables."
     )
@@ -150,7 +168,17 @@ class Settings(BaseSettings):
             return names or None
         return value
 
-    @field_validator("previous_secret_keys", "cors_origins", mode="before")
+    @field_validator("holidays", "workdays_extra")
+    @classmethod
+    def _check_dates(cls, value: list[str]) -> list[str]:
+        for day in value:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise ValueError(f"expected dates as YYYY-MM-DD, got {day!r}") from None
+        return value
+
+    @field_validator("previous_secret_keys", "cors_origins", "holidays", "workdays_extra", mode="before")
     @classmethod
     def _split_comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -45,6 +45,8 @@ class JobContext:
     settings: Settings
     plugin_settings: Any
     log: logging.Logger | Any
+    services: Mapping[str, Any] = field(default_factory=dict)
+    """The platform's services by name: ``events`` (:class:`core.events.EventBus`), ``cases``."""
 
 
 JobFunc = Callable[[JobContext], Awaitable[Mapping[str, Any] | None]]
@@ -69,7 +71,13 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class EventType:
-    """An event type a plugin emits (``<plugin>.<kind>``) and what case it becomes by default."""
+    """An event type a plugin emits (``<plugin>.<kind>``) and what case it becomes by default.
+
+    Inside ``dedup_window`` an event of the same type and dedup key merges into the first one.
+    With ``creates_case`` each new event becomes a case of ``case_category`` for the worker of its
+    grid; ``accept_sla`` and ``sla`` (to resolve) are the category's default SLA, counted in
+    working hours when ``working_hours`` (settings may override all of these per type).
+    """
 
     type: str
     title: str
@@ -77,6 +85,9 @@ class EventType:
     severity: Literal["low", "medium", "high", "critical"] = "medium"
     sla: timedelta = timedelta(hours=24)
     dedup_window: timedelta = timedelta(minutes=30)
+    accept_sla: timedelta = timedelta(hours=2)
+    working_hours: bool = False
+    creates_case: bool = True
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ class ReportSpec:
     title: str
     build: Callable[[AsyncSession, Mapping[str, str]], Awaitable[pd.DataFrame]]
     params: Mapping[str, str] = field(default_factory=dict)
+    permission: str | None = None
+    """Who may run it; default ``<plugin>:read``."""
 
 
 DemoLoader = Callable[["AsyncSession"], Awaitable[Mapping[str, int]]]

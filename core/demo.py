@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from core.areas import demo as area_demo
 from core.db import Database
 from core.logs import get_logger
 from core.security.accounts import create_user
@@ -35,6 +36,14 @@ async def load_demo_data(database: Database, plugins: Iterable[Any]) -> dict[str
             results[record.name] = f"{type(exc).__name__}: {exc}"
             log.exception("demo_data_failed", plugin=record.name)
     return results
+
+
+async def load_demo_areas(database: Database) -> dict[str, int]:
+    """Ningwei street, four communities and sixteen grids (ids 1-16 on a fresh database), unless already there."""
+    async with database.session() as session:
+        counts = await area_demo.load(session)
+    log.info("demo_areas_loaded", rows=counts)
+    return counts
 
 
 DEMO_ACCOUNTS: tuple[tuple[str, str, tuple[int, ...]], ...] = (

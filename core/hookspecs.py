@@ -253,20 +253,47 @@ def register_demo_data() -> Any:
 
 
 @hookspec
-def on_event(event: Any) -> Any:
-    """React to an event from anywhere in the platform (any plugin, any device, City Brain).
+def on_event(event: Any, database: Any) -> Any:
+    """React to a new event from anywhere in the platform (any plugin, any device, City Brain).
 
-    An exception is logged and isolated: the event and the other plugins are not affected.
+    Called after the event is stored (merged duplicates are not delivered again). An exception is
+    logged and isolated: the other plugins still get the event, and delivery is retried later
+    (so an implementation should be idempotent, e.g. keyed by ``event.id``).
 
     Args:
-        event: a :class:`core.events.Event` (type ``<plugin>.<kind>``, source, payload, ...).
+        event: a :class:`core.events.Event` (``id``, type ``<plugin>.<kind>``, source, payload, grid_id ...).
+        database: the :class:`core.db.Database`, for writes of the plugin's own.
 
     Example::
 
         @hookimpl
-        async def on_event(event):
+        async def on_event(event, database):
             if event.type == "video_net.illegal_parking":
-                await record_sighting(event)
+                async with database.session() as session:
+                    session.add(Sighting(event_id=event.id, grid_id=event.grid_id))
+    """
+
+
+@hookspec
+def deliver_notification(notification: Any, database: Any) -> Any:
+    """Send a notification through a channel of the plugin's (DingTalk or WeCom robot, SMS, ...).
+
+    Every notification is in the recipient's in-app inbox (``GET /api/v1/notifications``) first;
+    then a job hands it to every plugin implementing this hook, retrying while one raises.
+
+    Args:
+        notification: a :class:`core.cases.models.Notification` (user_id, kind, title, body, case_id).
+        database: the :class:`core.db.Database`, e.g. to look up the recipient's channel address.
+
+    Returns:
+        nothing; raise to have the delivery retried (up to ten times).
+
+    Example::
+
+        @hookimpl
+        async def deliver_notification(notification, database):
+            await httpx.AsyncClient().post(ROBOT_URL, json={"msgtype": "text",
+                                           "text": {"content": notification.title}})
     """
 
 

@@ -66,3 +66,6 @@ __all__ = ["ApiKey", "AuditEntry", "JobRun", "JobState", "SchedulerLease", "User
 
 from core.areas import models as _area_models  # noqa: E402,F401  (streets, communities, grids on the core metadata)
 from core.citybrain import models as _citybrain_models  # noqa: E402,F401  (City Brain tables on the core metadata)
+from core.events import EventRecord  # noqa: E402,F401  (the spine's tables on the core metadata)
+from core.idempotency import IdempotencyRecord  # noqa: E402,F401
+from core.cases import models as _case_models  # noqa: E402,F401

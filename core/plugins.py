@@ -130,6 +130,7 @@ class PluginManager:
         *,
         use_entry_points: bool = True,
         plugins: Mapping[str, object] | None = None,
+        builtins: bool = True,
     ) -> None:
         """Prepare a manager; call :meth:`load` to import and set up the plugins.
 
@@ -137,10 +138,12 @@ class PluginManager:
             settings: platform settings (``plugins`` selects what is enabled).
             use_entry_points: discover plugins in the ``streetbrain.plugins`` group (tests switch it off).
             plugins: extra plugin objects by name, registered as if installed (for tests and embedding).
+            builtins: register the core's own features (``core.builtin``, always enabled) as plugin ``core``.
         """
         self.settings = settings
         self.use_entry_points = use_entry_points
         self.extra_plugins = dict(plugins or {})
+        self.builtins = builtins
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
@@ -151,6 +154,10 @@ class PluginManager:
     def installed(self) -> dict[str, EntryPoint | object]:
         """Every installed plugin by name: entry points, then the extra objects given."""
         found: dict[str, EntryPoint | object] = {}
+        if self.builtins:
+            from core import builtin
+
+            found["core"] = builtin
         if self.use_entry_points:
             for ep in entry_points(group=ENTRY_POINT_GROUP):
                 found.setdefault(ep.name, ep)
@@ -162,7 +169,7 @@ class PluginManager:
         installed = self.installed()
         wanted = self.settings.plugins
         if wanted is not None:
-            unknown = sorted(set(wanted) - set(installed))
+            unknown = sorted(set(wanted) - set(installed) - {"core"})
             if unknown:
                 raise ConfigError(
                     f"STREETBRAIN_PLUGINS: unknown plugin {', '.join(unknown)}; "
@@ -171,7 +178,7 @@ class PluginManager:
         for name in sorted(installed):
             source = installed[name]
             version = source.dist.version if isinstance(source, EntryPoint) and source.dist else None
-            if wanted is not None and name not in wanted:
+            if wanted is not None and name not in wanted and name != "core":
                 self.records[name] = PluginRecord(name=name, status="disabled", version=version)
                 continue
             record = PluginRecord(name=name, status="ok", version=version)
@@ -293,7 +300,16 @@ class PluginManager:
 
     async def acall(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Like :meth:`call`, inside a running event loop: async implementations are awaited here."""
-        results = []
+        results, _ = await self._acall(hook, kwargs)
+        return results
+
+    async def acall_checked(self, hook: str, **kwargs: Any) -> bool:
+        """Call ``hook`` on every loaded plugin; True when none of them raised (errors are logged)."""
+        _, failures = await self._acall(hook, kwargs)
+        return failures == 0
+
+    async def _acall(self, hook: str, kwargs: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], int]:
+        results, failures = [], 0
         for record in self.ok_plugins():
             for impl in getattr(self.pm.hook, hook).get_hookimpls():
                 if impl.plugin_name != record.name:
@@ -305,10 +321,11 @@ class PluginManager:
                         value = await value
                     results.append((record.name, value))
                 except Exception as exc:
+                    failures += 1
                     log.exception("hook_error", plugin=record.name, hook=hook, error=_error_text(exc))
                 finally:
                     self._trace(record.name, hook, started)
-        return results
+        return results, failures
 
     # -- views ----------------------------------------------------------------------------
 

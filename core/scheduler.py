@@ -78,6 +78,7 @@ class JobScheduler:
         self.scheduler = AsyncIOScheduler(timezone=settings.tz, job_defaults={"max_instances": 1, "coalesce": True})
         self.scheduler.add_listener(self._remember_due_time, EVENT_JOB_SUBMITTED)
         self.elector: LeaderElector | None = None
+        self.services: dict[str, Any] = {}
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -180,7 +181,9 @@ class JobScheduler:
             log.info("tick_already_ran", job=job_id, scheduled_at=scheduled_at and scheduled_at.isoformat())
             return None
         self.running.add(job_id)
-        context = JobContext(job_id, self.database, self.settings, job.owner_settings, log.bind(job=job_id))
+        context = JobContext(
+            job_id, self.database, self.settings, job.owner_settings, log.bind(job=job_id), self.services
+        )
         summary: Mapping[str, Any] | None = None
         error: str | None = None
         try:

@@ -17,7 +17,7 @@ HOOKS = [name for name, fn in vars(hookspecs).items() if callable(fn) and hasatt
 
 def test_every_hook_is_called_by_the_core() -> None:
     """Each hook is either a start-up hook the manager calls in order, or a run-time hook."""
-    assert set(HOOKS) == set(SETUP_HOOKS) | {"on_event", "on_startup", "on_shutdown"}
+    assert set(HOOKS) == set(SETUP_HOOKS) | {"on_event", "deliver_notification", "on_startup", "on_shutdown"}
 
 
 def _test_names() -> set[str]:

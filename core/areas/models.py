@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.db import Base, utcnow
 
@@ -47,6 +47,8 @@ class Community(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    street: Mapped[Street] = relationship(lazy="joined", innerjoin=True)
+
 
 class Grid(Base):
     """A grid (网格) of a community: a WGS84 Polygon or MultiPolygon, its bounding box and area."""
@@ -67,6 +69,8 @@ class Grid(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    community: Mapped[Community] = relationship(lazy="joined", innerjoin=True)  # and its street, joined too
 
 
 class AreaRevision(Base):

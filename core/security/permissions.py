@@ -27,6 +27,18 @@ CORE_PERMISSIONS: tuple[Permission, ...] = (
     Permission("reports:read", "Run reports"),
     Permission("citybrain:read", "See City Brain sync state, quarantine and outbox"),
     Permission("citybrain:sync", "Start City Brain syncs and deliveries"),
+    Permission("areas:read", "See streets, communities and grids; locate points"),
+    Permission("areas:manage", "Import streets, communities and grids; assign grid workers"),
+    Permission("events:read", "See events"),
+    Permission("events:report", "Report events (staff, devices, integrations)"),
+    Permission("cases:read", "See cases, their history, comments and attachments"),
+    Permission("cases:report", "Open a case by hand"),
+    Permission("cases:accept", "Accept (立案), reject or link reported cases"),
+    Permission("cases:dispatch", "Dispatch cases to a handler"),
+    Permission("cases:handle", "Work on and resolve cases assigned to you"),
+    Permission("cases:verify", "Verify resolved cases: close them or return them for rework"),
+    Permission("cases:comment", "Comment on cases and attach files"),
+    Permission("inbox:read", "Read your own notifications"),
 )
 
 ROLES: tuple[str, ...] = ("admin", "commander", "supervisor", "grid_worker", "inspector", "viewer")
@@ -35,12 +47,15 @@ _STAFF_ONLY = ("!audit:read", "!users:*", "!apikeys:*", "!*:ingest")
 
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "admin": ("*",),
-    "commander": ("*:read", "*:manage", "cases:*", "jobs:run", "citybrain:sync", *_STAFF_ONLY),
-    "supervisor": ("*:read", "cases:*", *_STAFF_ONLY),
-    "grid_worker": ("*:read", "*:patrol", "*:inspect", "cases:handle", "!jobs:*", "!citybrain:*", *_STAFF_ONLY),
-    "inspector": ("*:read", "*:patrol", "*:inspect", "!pii:read", "!jobs:*", "!citybrain:*", *_STAFF_ONLY),
+    "commander": ("*:read", "*:manage", "cases:report", "cases:accept", "cases:dispatch", "cases:comment",
+                  "events:report", "jobs:run", "citybrain:sync", *_STAFF_ONLY),
+    "supervisor": ("*:read", "cases:report", "cases:verify", "cases:comment", "events:report", *_STAFF_ONLY),
+    "grid_worker": ("*:read", "*:patrol", "*:inspect", "cases:report", "cases:handle", "cases:comment",
+                    "events:report", "!jobs:*", "!citybrain:*", *_STAFF_ONLY),
+    "inspector": ("*:read", "*:patrol", "*:inspect", "cases:report", "events:report", "!pii:read", "!jobs:*",
+                  "!citybrain:*", *_STAFF_ONLY),
     "viewer": ("*:read", "!pii:read", *_STAFF_ONLY),
-}
+}  # fmt: skip
 
 GRID_SCOPED_ROLES: frozenset[str] = frozenset({"grid_worker"})
 

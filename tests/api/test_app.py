@@ -28,6 +28,7 @@ async def test_health_reports_database_and_every_plugin(platform: PlatformFactor
     assert body["status"] == "ok"
     assert body["database"] == {"status": "ok", "dialect": "sqlite"}
     assert {(x["name"], x["status"]) for x in body["plugins"]} == {
+        ("core", "ok"),
         ("street_vendors", "ok"),
         ("video_net", "ok"),
         ("waste_sorting", "ok"),
@@ -55,9 +56,10 @@ async def test_plugins_setting_removes_other_plugins_routes_and_jobs(platform: P
         jobs = list(p.client.app.state.scheduler.jobs)
         paths = (await p.client.get("/schema/openapi.json")).json()["paths"]
         health = (await p.client.get("/health")).json()
-    assert jobs and all(job.startswith("waste_sorting:") for job in jobs)
+    assert {job.split(":")[0] for job in jobs} == {"core", "waste_sorting"}
     assert not any(path.startswith(("/api/v1/video-net", "/api/v1/street-vendors")) for path in paths)
     assert {x["name"]: x["status"] for x in health["plugins"]} == {
+        "core": "ok",
         "street_vendors": "disabled",
         "video_net": "disabled",
         "waste_sorting": "ok",

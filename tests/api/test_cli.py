@@ -38,6 +38,7 @@ def test_plugins_list_json_lists_the_built_ins_with_versions(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert {(r["name"], r["status"]) for r in rows} == {
+        ("core", "ok"),
         ("street_vendors", "ok"),
         ("video_net", "ok"),
         ("waste_sorting", "ok"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,11 @@ from sqlalchemy import func, select, text
 
 from api.cli import main
 from core import migrator
+from core.cases.models import Notification
 from core.config import ConfigError
 from core.contracts import PluginInfo
 from core.demo import load_demo_data
-from core.events import Event, deliver
+from core.events import Event, EventRecord
 from core.hookspecs import hookimpl
 from core.models import JobRun
 from core.plugins import load_plugins
@@ -124,7 +126,7 @@ async def test_register_jobs(parking: tuple[ParkingPlugin, Platform]) -> None:
     _, p = parking
     await add_spaces(p, ["east", "west"])
     scheduler = p.client.app.state.scheduler
-    assert list(scheduler.jobs) == ["parking:sweep"]
+    assert [job for job in scheduler.jobs if not job.startswith("core:")] == ["parking:sweep"]
     run = await scheduler.run("parking:sweep", trigger="manual")
     assert (run.status, run.summary) == ("succeeded", {"spaces": 2, "overstay_minutes": 120})
     async with p.database.session() as session:
@@ -162,7 +164,7 @@ def test_register_citybrain_sources(make_settings: Callable[..., Any]) -> None:
 async def test_register_reports(parking: tuple[ParkingPlugin, Platform]) -> None:
     _, p = parking
     await add_spaces(p, ["north", "north", "south"])
-    listed = (await p.client.get("/api/v1/reports")).json()
+    listed = [r for r in (await p.client.get("/api/v1/reports")).json() if r["plugin"] == "parking"]
     assert listed == [{"plugin": "parking", "name": "occupancy", "title": "Spaces per zone", "params": {}}]
     report = (await p.client.get("/api/v1/reports/parking/occupancy")).json()
     assert report["columns"] == ["zone", "spaces"]
@@ -201,7 +203,10 @@ async def test_register_demo_data(parking: tuple[ParkingPlugin, Platform]) -> No
 
 
 class Grumpy:
-    """Raises on every event."""
+    """Raises on every event and every notification."""
+
+    def __init__(self) -> None:
+        self.calls = 0
 
     @hookimpl
     def plugin_info(self) -> PluginInfo:
@@ -209,16 +214,58 @@ class Grumpy:
 
     @hookimpl
     def on_event(self, event: Any) -> None:
+        self.calls += 1
         raise RuntimeError("I refuse")
 
+    @hookimpl
+    def deliver_notification(self, notification: Any) -> None:
+        self.calls += 1
+        raise RuntimeError("robot webhook is down")
 
-async def test_on_event(make_settings: Callable[..., Any]) -> None:
-    parking = ParkingPlugin()
-    manager = load_plugins(make_settings(), use_entry_points=False, plugins={"parking": parking, "grumpy": Grumpy()})
-    event = Event(type="video_net.illegal_parking", source="camera:1", payload={"plate": "浙A12345"})
-    assert await deliver(manager, event) == ["parking"]
-    assert parking.events == [event]
-    assert manager.get("grumpy").status == "ok"  # a run-time error is logged, not fatal
+
+async def test_on_event(platform: Callable[..., AbstractAsyncContextManager[Platform]]) -> None:
+    parking, grumpy = ParkingPlugin(), Grumpy()
+    async with platform(use_entry_points=False, extra_plugins={"parking": parking, "grumpy": grumpy}) as p:
+        bus = p.client.app.state.events
+        result = await bus.emit_now(Event(type="core.report", source="hotline", payload={"text": "broken lamp"}))
+        await bus.drain()
+        async with p.database.session() as session:
+            stored = await session.get(EventRecord, result.event_id)
+            first = (stored.hooks_done_at, stored.hook_attempts)  # type: ignore[union-attr]
+            stored.created_at -= timedelta(minutes=5)  # type: ignore[union-attr]  # old enough for the retry job
+        retried = await bus.deliver()
+    assert next((e.id, e.type, e.payload) for e in parking.events) == (
+        result.event_id,
+        "core.report",
+        {"text": "broken lamp"},
+    )
+    assert first == (None, 1)  # grumpy raised: not done, will be retried
+    assert retried == {"delivered": 0, "failed": 1} and grumpy.calls == 2
+    assert len(parking.events) == 2  # at least once: the others get it again on a retry
+    assert p.plugins.get("grumpy").status == "ok"  # a run-time error is logged, not fatal
+
+
+async def test_deliver_notification(platform: Callable[..., AbstractAsyncContextManager[Platform]]) -> None:
+    received: list[Any] = []
+
+    class Robot:
+        @hookimpl
+        def plugin_info(self) -> PluginInfo:
+            return PluginInfo(name="robot", title="Robot", version="1")
+
+        @hookimpl
+        async def deliver_notification(self, notification: Any, database: Any) -> None:
+            received.append((notification.user_id, notification.title))
+
+    async with platform(use_entry_points=False, extra_plugins={"robot": Robot()}) as p:
+        user = await p.user("supervisor")
+        async with p.database.session() as session:
+            session.add(Notification(user_id=user.id, kind="case_overdue", title="SB-1 is overdue"))
+        channels = p.client.app.state.scheduler.services["notifications"]
+        first = await channels.deliver()
+        second = await channels.deliver()
+    assert received == [(user.id, "SB-1 is overdue")]
+    assert first == {"delivered": 1, "failed": 0} and second == {"delivered": 0, "failed": 0}
 
 
 async def test_on_startup(parking: tuple[ParkingPlugin, Platform]) -> None:

@@ -14,7 +14,7 @@ from core.contracts import PluginInfo
 from core.hookspecs import hookimpl
 from core.plugins import load_plugins
 
-BUILT_INS = {"street_vendors", "video_net", "waste_sorting"}
+BUILT_INS = {"core", "street_vendors", "video_net", "waste_sorting"}
 
 
 def test_built_in_plugins_are_discovered_through_the_entry_point_group(make_settings: Callable[..., Any]) -> None:
@@ -23,21 +23,23 @@ def test_built_in_plugins_are_discovered_through_the_entry_point_group(make_sett
     for record in manager.ok_plugins():
         assert record.version and record.title
         assert record.url_prefix == "/api/v1/" + record.name.replace("_", "-")
+    assert manager.get("core").jobs and manager.get("core").reports  # the core's own features, through the hooks
 
 
 def test_entry_points_can_be_switched_off(make_settings: Callable[..., Any]) -> None:
-    assert load_plugins(make_settings(), use_entry_points=False).records == {}
+    assert set(load_plugins(make_settings(), use_entry_points=False).records) == {"core"}
+    assert load_plugins(make_settings(), use_entry_points=False, builtins=False).records == {}
 
 
 def test_plugins_setting_enables_a_subset_and_reports_the_rest_disabled(make_settings: Callable[..., Any]) -> None:
     manager = load_plugins(make_settings(plugins="waste_sorting"))
     status = {record.name: record.status for record in manager.records.values()}
-    assert status == {"waste_sorting": "ok", "video_net": "disabled", "street_vendors": "disabled"}
+    assert status == {"core": "ok", "waste_sorting": "ok", "video_net": "disabled", "street_vendors": "disabled"}
     assert not manager.pm.has_plugin("video_net")
 
 
 def test_unknown_plugin_name_is_a_config_error_listing_installed_ones(make_settings: Callable[..., Any]) -> None:
-    with pytest.raises(ConfigError, match=r"STREETBRAIN_PLUGINS: unknown plugin parkingg; installed: street_vendors"):
+    with pytest.raises(ConfigError, match=r"STREETBRAIN_PLUGINS: unknown plugin parkingg; installed: core, street_vendors"):
         load_plugins(make_settings(plugins="parkingg,video_net"))
 
 

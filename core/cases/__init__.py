@@ -1,0 +1,1 @@
+"""Cases (工单): the closed loop from report to verified closure, routing, SLA and indicators."""
