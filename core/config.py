@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import date
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,6 +31,7 @@ from sqlalchemy.exc import ArgumentError
 ENV_PREFIX = "STREETBRAIN_"
 CONFIG_FILE_ENV = "STREETBRAIN_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = "streetbrain.toml"
+HOUR_MINUTE = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 _ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
@@ -95,8 +96,8 @@ class Settings(BaseSettings):
     roles: dict[str, list[str]] = Field(
         default_factory=dict, description="Role -> permission patterns, replacing a default role ([roles] table)."
     )
-    work_day_start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Working hours start.")
-    work_day_end: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Working hours end.")
+    work_day_start: str = Field(default="09:00", pattern=HOUR_MINUTE, description="Working hours start (HH:MM).")
+    work_day_end: str = Field(default="18:00", pattern=HOUR_MINUTE, description="Working hours end (HH:MM).")
     holidays: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma list of days off (YYYY-MM-DD) that would be working days."
     )
@@ -109,7 +110,7 @@ class Settings(BaseSettings):
     )
     routing: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Per event type: create_case, category, severity, auto_dispatch ([routing.\"<type>\"] tables).",
+        description='Per event type: create_case, category, severity, auto_dispatch ([routing."<type>"] tables).',
     )
     attachment_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="Largest case attachment.")
     plugin_config: dict[str, dict[str, Any]] = Field(

@@ -65,7 +65,7 @@ from core.security.models import ApiKey, AuditEntry, User, UserGrid  # noqa: E40
 __all__ = ["ApiKey", "AuditEntry", "JobRun", "JobState", "SchedulerLease", "User", "UserGrid"]
 
 from core.areas import models as _area_models  # noqa: E402,F401  (streets, communities, grids on the core metadata)
+from core.cases import models as _case_models  # noqa: E402,F401
 from core.citybrain import models as _citybrain_models  # noqa: E402,F401  (City Brain tables on the core metadata)
 from core.events import EventRecord  # noqa: E402,F401  (the spine's tables on the core metadata)
 from core.idempotency import IdempotencyRecord  # noqa: E402,F401
-from core.cases import models as _case_models  # noqa: E402,F401

@@ -43,9 +43,7 @@ async def test_an_event_becomes_a_case_that_goes_round_the_loop_into_the_indicat
         bystander = await p.headers_for("grid_worker", grid_ids=(grid + 1,))
         supervisor = await p.user("supervisor")
         device = await p.api_key_headers("events:report")
-        as_worker = {
-            "Authorization": f"Bearer {(await p.client.post('/api/v1/auth/token', json={'username': worker.username, 'password': 'correct-horse-9'}, headers={'Authorization': ''})).json()['access_token']}"
-        }  # noqa: E501
+        as_worker = await _headers_of(p, worker.username)
         as_supervisor = await _headers_of(p, supervisor.username)
 
         reported = await p.client.post(EVENTS, json=overstay(), headers=device)

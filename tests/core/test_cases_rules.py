@@ -81,7 +81,7 @@ async def test_every_transition_is_allowed_or_forbidden_per_role_as_the_table_sa
         async with p.database.session() as session:
             main = await service.create(session, title="main", category="general", severity="low", reporter="test")
         outcomes: list[tuple[str, str, str, str]] = []
-        for action, step in TRANSITIONS.items():
+        for action in TRANSITIONS:
             for source in STATUSES:
                 for role in ROLES:
                     caller = Principal("user", worker.id if role == "grid_worker" else 10_000, role, role,
@@ -189,22 +189,21 @@ async def test_indicators_on_a_hand_built_dataset(platform: PlatformFactory, bac
         ("waste", start + h, None, None, None, None, False, True),  # rejected
         ("waste", end - h, end + h, end + 2 * h, end + 3 * h, end + 5 * h, False, False),  # accepted after the period
     ]
-    async with platform(plugins="none", **backend) as p:
-        async with p.database.session() as session:
-            for n, (category, created, accepted, resolved, closed, due, returned, rejected) in enumerate(cases):
-                case = Case(number=f"T-{n}", title="t", category=category, severity="low", reporter="t",
-                            status="rejected" if rejected else ("closed" if closed else "in_progress"),
-                            created_at=created, accepted_at=accepted, first_resolved_at=resolved, resolved_at=resolved,
-                            closed_at=closed, resolve_due_at=due)  # fmt: skip
-                session.add(case)
-                await session.flush()
-                if returned:
-                    session.add(CaseTransition(case_id=case.id, action="return", from_status="resolved",
-                                               to_status="in_progress", actor="t", at=resolved + h))  # fmt: skip
-            now = end + 30 * 24 * h
-            result = await case_indicators(session, start, end, "category", now)
-            empty = await case_indicators(session, local(2025, 1, 1), local(2025, 2, 1), "category", now)
-            as_of_mid = await case_indicators(session, start, end, None, start + 8 * h)
+    async with platform(plugins="none", **backend) as p, p.database.session() as session:
+        for n, (category, created, accepted, resolved, closed, due, returned, rejected) in enumerate(cases):
+            case = Case(number=f"T-{n}", title="t", category=category, severity="low", reporter="t",
+                        status="rejected" if rejected else ("closed" if closed else "in_progress"),
+                        created_at=created, accepted_at=accepted, first_resolved_at=resolved, resolved_at=resolved,
+                        closed_at=closed, resolve_due_at=due)  # fmt: skip
+            session.add(case)
+            await session.flush()
+            if returned:
+                session.add(CaseTransition(case_id=case.id, action="return", from_status="resolved",
+                                           to_status="in_progress", actor="t", at=resolved + h))  # fmt: skip
+        now = end + 30 * 24 * h
+        result = await case_indicators(session, start, end, "category", now)
+        empty = await case_indicators(session, local(2025, 1, 1), local(2025, 2, 1), "category", now)
+        as_of_mid = await case_indicators(session, start, end, None, start + 8 * h)
     total = result["total"]
     assert (total["reported"], total["rejected"], total["registered"]) == (5, 1, 3)
     assert (total["closed"], total["closure_rate"]) == (2, round(2 / 3, 4))

@@ -39,7 +39,9 @@ def test_plugins_setting_enables_a_subset_and_reports_the_rest_disabled(make_set
 
 
 def test_unknown_plugin_name_is_a_config_error_listing_installed_ones(make_settings: Callable[..., Any]) -> None:
-    with pytest.raises(ConfigError, match=r"STREETBRAIN_PLUGINS: unknown plugin parkingg; installed: core, street_vendors"):
+    with pytest.raises(
+        ConfigError, match=r"STREETBRAIN_PLUGINS: unknown plugin parkingg; installed: core, street_vendors"
+    ):
         load_plugins(make_settings(plugins="parkingg,video_net"))
 
 
