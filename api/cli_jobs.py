@@ -10,6 +10,7 @@ import click
 
 from api.app import Services, build_services
 from api.cli import Runtime, UserError, main, pass_runtime, upgrade_schema
+from core.areas.index import LiveAreaIndex
 from core.models import JobRun
 from core.scheduler import UnknownJob
 
@@ -68,7 +69,8 @@ def jobs_run(runtime: Runtime, job_id: str) -> None:
 def scheduler_only(runtime: Runtime) -> None:
     """Run scheduled jobs only (no API). Several may run: one holds the lease, the others stand by."""
     upgrade_schema(runtime)
-    services = _services(runtime)
+    areas = LiveAreaIndex(runtime.database)  # so that events emitted by jobs find their grid
+    services = build_services(runtime.settings, runtime.plugins, runtime.database, runtime.authorizer, lambda: areas)
     scheduler, citybrain = services.scheduler, services.citybrain
 
     async def _serve() -> None:
@@ -76,13 +78,16 @@ def scheduler_only(runtime: Runtime) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        await areas.open()
         await scheduler.start()
         click.echo(f"scheduler {scheduler.runner} started with {len(scheduler.jobs)} job(s); Ctrl+C stops it")
         try:
             await stop.wait()
         finally:
             await scheduler.shutdown()
+            await services.events.drain()
             await citybrain.aclose()
+            await areas.close()
         click.echo("scheduler stopped")
 
     runtime.run(_serve())
