@@ -6,7 +6,8 @@ A feature's ``properties`` say what it is::
      "properties": {"level": "grid", "code": "ningwei-01-03", "name": "宁新社区第3网格", "parent": "ningwei-01"},
      "geometry": {"type": "Polygon", "coordinates": [[[120.2455, 30.1935], ...]]}}
 
-``level`` is ``street``, ``community`` or ``grid``; ``parent`` is the code of the street of a
+``level`` is ``street``, ``community`` or ``grid``; codes are 1-64 ASCII letters, digits, ``.``,
+``_`` or ``-`` (they appear in URLs); ``parent`` is the code of the street of a
 community, or of the community of a grid; ``active`` (grids, default true) takes a grid out of
 point lookups. A grid needs a Polygon or MultiPolygon; for streets and communities the outline is
 optional (``"geometry": null``). Other properties are ignored (an export's ``id``, ``area_m2``,
@@ -17,6 +18,7 @@ number (altitude) is dropped.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +36,8 @@ LEVELS: tuple[Level, ...] = ("street", "community", "grid")
 PARENT_LEVEL: dict[str, Level] = {"community": "street", "grid": "community"}
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
 MAX_PROBLEMS = 50
+CODE_PATTERN = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{CODE_LENGTH - 1}}}")
+CODE_RULE = f"expected a code of 1-{CODE_LENGTH} letters, digits, '.', '_' or '-' (starting with a letter or digit)"
 
 
 class GeoJSONError(InputError):
@@ -165,6 +169,14 @@ def _text(properties: dict[str, Any], key: str, path: str, limit: int, problems:
     return value.strip()
 
 
+def _code(properties: dict[str, Any], key: str, path: str, problems: _Problems) -> str | None:
+    value = properties.get(key)
+    if not isinstance(value, str) or not CODE_PATTERN.fullmatch(value):
+        problems.add(f"{path}.properties.{key}", CODE_RULE)
+        return None
+    return value
+
+
 def parse_feature(feature: Any, index: int, crs: Crs, problems: _Problems) -> AreaFeature | None:
     """One feature of the collection, or None with its problems added."""
     path = f"features[{index}]"
@@ -179,11 +191,11 @@ def parse_feature(feature: Any, index: int, crs: Crs, problems: _Problems) -> Ar
     level = properties.get("level")
     if level not in LEVELS:
         problems.add(f"{path}.properties.level", f"expected one of {', '.join(LEVELS)}")
-    code = _text(properties, "code", path, CODE_LENGTH, problems)
+    code = _code(properties, "code", path, problems)
     name = _text(properties, "name", path, NAME_LENGTH, problems)
     parent: str | None = None
     if level in PARENT_LEVEL:
-        parent = _text(properties, "parent", path, CODE_LENGTH, problems)
+        parent = _code(properties, "parent", path, problems)
     active = properties.get("active", True)
     if not isinstance(active, bool):
         problems.add(f"{path}.properties.active", "expected true or false")

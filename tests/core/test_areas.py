@@ -130,6 +130,7 @@ def test_every_problem_is_named_by_feature_index_and_field() -> None:
             feature("grid", "G5", "C1", {"type": "Point", "coordinates": [120.0, 30.0]}),
             feature("street", "S1"),
             feature("grid", "G6", None, polygon(square(120.0, 30.0))),
+            feature("grid", "G/7", "C1", polygon(square(120.0, 30.0))),
         )
     )
     assert "Self-intersection" in problems["features[1].geometry"]
@@ -141,7 +142,8 @@ def test_every_problem_is_named_by_feature_index_and_field() -> None:
     assert "Polygon or MultiPolygon" in problems["features[7].geometry.type"]
     assert "features[0]" in problems["features[8].properties.code"]
     assert "features[9].properties.parent" in problems
-    assert len(problems) == 9
+    assert "letters, digits" in problems["features[10].properties.code"]
+    assert len(problems) == 10
 
 
 def test_the_document_and_its_coordinate_system_are_checked() -> None:
