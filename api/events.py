@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from core import idempotency
 from core.areas.geo import gcj02_to_wgs84
+from core.db import utcnow
 from core.errors import InputError
 from core.events import EmitResult, Event, EventBus, EventRecord
 from core.pagination import OffsetPagination, paginate
@@ -63,7 +64,7 @@ def _event(item: EventIn, caller: Caller) -> Event:
         type=item.type,
         source=item.source or caller.label,
         payload=item.payload,
-        occurred_at=item.occurred_at or datetime.now().astimezone(),
+        occurred_at=item.occurred_at or utcnow(),
         lon=lon,
         lat=lat,
         severity=item.severity,

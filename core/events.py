@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, Integer, String, select
+from sqlalchemy import Float, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -269,6 +269,5 @@ class EventBus:
 
 
 def _advisory_lock(key: str) -> Any:
-    from sqlalchemy import func
-
+    """PostgreSQL: serialise the dedup of one (type, key) across processes until the transaction ends."""
     return func.pg_advisory_xact_lock(func.hashtext(key))
