@@ -104,6 +104,8 @@ class CityBrainSource:
       values are also checked against the columns (null, type, length) before it is called.
     - ``update_columns``: the columns an existing row takes from City Brain; default every mapped
       column but the key (columns the street edits itself can be left out).
+    - ``redact(record)``: optional; what the quarantine keeps of a bad record instead of the raw
+      record, so that personal data does not land there in the clear.
     """
 
     dataset: str
@@ -112,6 +114,8 @@ class CityBrainSource:
     map_record: Callable[[Mapping[str, Any]], Mapping[str, Any]]
     validate: Callable[[Mapping[str, Any]], str | None] | None = None
     update_columns: tuple[str, ...] | None = None
+    redact: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    """Optional: the record as it may be stored in the quarantine (e.g. personal fields masked)."""
 
 
 @dataclass(frozen=True)

@@ -221,10 +221,10 @@ def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[An
         except SyncConfigError:
             raise
         except KeyError as exc:
-            page.bad[record_hash(record)] = (record, f"{exc.args[0] if exc.args else exc}: missing")
+            page.bad[record_hash(record)] = (_kept(source, record), f"{exc.args[0] if exc.args else exc}: missing")
             continue
         except (ValueError, TypeError, AttributeError) as exc:
-            page.bad[record_hash(record)] = (record, str(exc) or type(exc).__name__)
+            page.bad[record_hash(record)] = (_kept(source, record), str(exc) or type(exc).__name__)
             continue
         if key in by_key:
             page.duplicates += 1
@@ -234,6 +234,13 @@ def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[An
     # In key order: the B-tree of the natural key takes a sorted batch several times faster.
     page.rows = [by_key[key] for key in sorted(by_key, key=_sort_key)]
     return page
+
+
+def _kept(source: CityBrainSource, record: Any) -> Any:
+    """What the quarantine stores of a bad record: the source's redaction of it, or the record."""
+    if source.redact is None or not isinstance(record, dict):
+        return record
+    return dict(source.redact(record))
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
