@@ -1,0 +1,75 @@
+"""The nightly rollup: per local day, community, grid and point the additive figures
+(``waste_sorting_daily_stats``), and per household and month the days it deposited as a bitmask
+(``waste_sorting_household_months``), so month and year queries need not scan raw deposits.
+
+Each day rolled up is recorded in ``waste_sorting_rollup_days``; a deposit or inspection that
+arrives later for such a day marks it dirty, and queries read raw data for it until the next run
+redoes it. A run recomputes its days whole (delete, then insert from a grouped SELECT), so it can
+be repeated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, cast, delete, func, insert, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import utcnow
+from plugins.waste_sorting.metrics import deposit_measures
+from plugins.waste_sorting.models import CATEGORIES, DailyStat, Deposit, HouseholdMonth, RollupDay
+
+
+def _day_of_month(dialect: str) -> Any:
+    if dialect == "postgresql":
+        return cast(func.extract("day", Deposit.local_day), Integer)
+    return cast(func.strftime("%d", Deposit.local_day), Integer)
+
+
+async def dirty_days(session: AsyncSession) -> list[date]:
+    """Rolled-up days that received data since."""
+    return list(await session.scalars(select(RollupDay.day).where(RollupDay.dirty.is_(True)).order_by(RollupDay.day)))
+
+
+async def rollup_days(session: AsyncSession, days: Iterable[date]) -> dict[str, int]:
+    """Recompute the rollup of ``days`` (and of their months' household bitmasks) in ``session``."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return {"days": 0, "stat_rows": 0, "household_months": 0}
+    dialect = session.get_bind().dialect.name
+    await session.execute(delete(DailyStat).where(DailyStat.day.in_(wanted)))
+    columns = ["day", "community_id", "grid_id", "point_id", "deposits", "windowed", "in_window", "inspected",
+               "correct", *(f"weight_{c}" for c in CATEGORIES)]  # fmt: skip
+    grouped = (
+        select(Deposit.local_day, Deposit.community_id, Deposit.grid_id, Deposit.point_id, *deposit_measures())
+        .where(Deposit.local_day.in_(wanted))
+        .group_by(Deposit.local_day, Deposit.community_id, Deposit.grid_id, Deposit.point_id)
+    )
+    stats = await session.execute(insert(DailyStat).from_select(columns, grouped))
+    months = sorted({day.replace(day=1) for day in wanted})
+    month_rows = 0
+    for month in months:
+        following = (month + timedelta(days=32)).replace(day=1)
+        await session.execute(delete(HouseholdMonth).where(HouseholdMonth.month == month))
+        bits = func.sum(literal_column("1").op("<<")(_day_of_month(dialect) - 1).distinct())
+        per_household = (
+            select(literal(month, type_=Deposit.local_day.type), Deposit.household_id, bits)
+            .where(Deposit.local_day >= month, Deposit.local_day < following)
+            .group_by(Deposit.household_id)
+        )
+        result = await session.execute(
+            insert(HouseholdMonth).from_select(["month", "household_id", "days"], per_household)
+        )
+        month_rows += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    table = RollupDay.__table__
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)  # type: ignore[operator]
+    now = utcnow()
+    await session.execute(
+        upsert.on_conflict_do_update(index_elements=["day"], set_={"dirty": False, "rolled_up_at": now}),
+        [{"day": day, "dirty": False, "rolled_up_at": now} for day in wanted],
+    )
+    return {"days": len(wanted), "stat_rows": max(stats.rowcount or 0, 0), "household_months": month_rows}  # type: ignore[attr-defined]

@@ -1,0 +1,26 @@
+"""Timed deposit (定时定点): whether a deposit fell inside its collection point's windows.
+
+A window is ``[opens, closes)`` in local time (Asia/Shanghai): a deposit at exactly ``opens`` is
+inside, one at exactly ``closes`` is not. A point has a main window and an optional second one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from plugins.waste_sorting.models import CollectionPoint
+
+
+def windows_of(point: CollectionPoint) -> list[tuple[str, str]]:
+    """The point's windows as ``("HH:MM", "HH:MM")`` pairs."""
+    found = [(point.deposit_opens, point.deposit_closes)]
+    if point.evening_opens and point.evening_closes:
+        found.append((point.evening_opens, point.evening_closes))
+    return found
+
+
+def in_windows(moment: datetime, windows: list[tuple[str, str]], tz: ZoneInfo) -> bool:
+    """Whether ``moment`` (aware) lies inside one of ``windows`` in local time."""
+    clock = moment.astimezone(tz).strftime("%H:%M:%S")
+    return any(f"{opens}:00" <= clock < f"{closes}:00" for opens, closes in windows)
