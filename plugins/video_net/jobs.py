@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import or_, update
 
 from core.contracts import JobContext
 from core.db import utcnow
-from plugins.video_net.models import Camera
+from plugins.video_net.status import delivered, sweep
 
 
 async def mark_offline(ctx: JobContext) -> dict[str, Any]:
-    """Mark online cameras offline after ``missed_heartbeats`` keepalive intervals without a heartbeat."""
+    """Mark cameras offline after ``missed_heartbeats`` keepalive intervals without a heartbeat, and make a
+    case of each key camera offline longer than ``key_camera_offline_minutes``."""
     settings = ctx.plugin_settings
-    cutoff = utcnow() - timedelta(seconds=settings.keepalive_seconds * settings.missed_heartbeats)
+    bus = ctx.services.get("events")
     async with ctx.database.session() as session:
-        result = await session.execute(
-            update(Camera)
-            .where(Camera.enabled.is_(True), Camera.status != "offline")
-            .where(
-                or_(
-                    Camera.last_heartbeat_at < cutoff,
-                    Camera.last_heartbeat_at.is_(None) & (Camera.status == "online"),
-                )
-            )
-            .values(status="offline")
+        summary, emitted = await sweep(
+            session,
+            bus,
+            utcnow(),
+            keepalive_seconds=settings.keepalive_seconds,
+            missed_heartbeats=settings.missed_heartbeats,
+            key_camera_offline_minutes=settings.key_camera_offline_minutes,
         )
-    return {"marked_offline": result.rowcount or 0}  # type: ignore[attr-defined]
+    delivered(bus, emitted)
+    return summary

@@ -1,0 +1,295 @@
+"""Alert ingestion and dedup into incidents, in the manner of Frigate's review items.
+
+An alert of a camera and type merges into that camera's open incident of the type when it comes
+within the type's cooldown of the incident (its last alert minus the cooldown up to its first alert
+plus the cooldown; the boundary counts as inside): the incident's count and last-seen time grow,
+and its snapshot becomes the alert's when the alert's confidence is the best so far. Otherwise the
+alert opens a new incident, which emits exactly one core event (``video_net.<type>``, and so at
+most one case) and is queued for City Brain. Alerts below the type's confidence threshold, inside a
+suppression window, or of a disabled camera are stored with that outcome and make no incident.
+
+Alerts are idempotent by (camera, the sender's alert id): a replay stores nothing and gets the
+outcome of the first. Concurrent requests for the same camera and type are serialised by a lock
+held until the caller commits (an asyncio lock in the process, plus an advisory lock on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.citybrain.outbox import enqueue_event
+from core.db import utcnow
+from core.errors import InputError
+from core.events import EmitResult, Event, EventBus
+from plugins.video_net.alert_types import AlertType
+from plugins.video_net.models import Alert, Camera, Incident, Snapshot, Suppression
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class AlertIn:
+    """One alert as the sender reported it (``prefix`` names it in error messages, e.g. ``[3].``)."""
+
+    camera: str
+    alert_id: str
+    type: str
+    confidence: float
+    occurred_at: datetime
+    snapshot: str | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlertOutcome:
+    """What became of one alert."""
+
+    alert_id: str
+    outcome: str
+    incident_id: int | None
+    replay: bool
+    case_id: int | None = None
+
+
+@dataclass
+class IngestResult:
+    """The outcomes in input order, and the core events emitted (to deliver after the commit)."""
+
+    outcomes: list[AlertOutcome]
+    emitted: list[EmitResult]
+
+
+_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _lock_number(camera_id: int, alert_type: str) -> int:
+    digest = hashlib.sha256(f"video_net|{camera_id}|{alert_type}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@asynccontextmanager
+async def dedup_locks(session: AsyncSession, keys: Iterable[tuple[int, str]]) -> AsyncIterator[None]:
+    """Hold the locks of these (camera id, type) pairs, in a fixed order, until the block ends.
+
+    Commit inside the block. On PostgreSQL a transaction-level advisory lock also serialises
+    other processes (it is released by that commit).
+    """
+    ordered = sorted(set(keys))
+    taken: list[asyncio.Lock] = []
+    try:
+        for key in ordered:
+            lock = _locks.setdefault(key, asyncio.Lock())
+            await lock.acquire()
+            taken.append(lock)
+        if session.bind.dialect.name == "postgresql":
+            for camera_id, alert_type in ordered:
+                await session.execute(select(func.pg_advisory_xact_lock(_lock_number(camera_id, alert_type))))
+        yield
+    finally:
+        for lock in reversed(taken):
+            lock.release()
+
+
+async def cameras_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Camera]:
+    """The registered cameras among ``codes``."""
+    wanted = sorted(set(codes))
+    rows = await session.scalars(select(Camera).where(Camera.code.in_(wanted)))
+    return {camera.code: camera for camera in rows}
+
+
+def validate(
+    items: Sequence[AlertIn], types: Mapping[str, AlertType], cameras: Mapping[str, Camera], prefix: Any, now: datetime
+) -> None:
+    """:class:`InputError` naming the first bad field (``[i].field`` in a batch)."""
+    for index, item in enumerate(items):
+        where = prefix(index)
+        if item.type not in types:
+            raise InputError(f"{where}type", f"unknown alert type {item.type!r}; known: {', '.join(sorted(types))}")
+        if item.camera not in cameras:
+            raise InputError(f"{where}camera", f"no camera with code {item.camera}")
+        if item.occurred_at.tzinfo is None:
+            raise InputError(f"{where}occurred_at", "expected a time with its offset, e.g. 2026-11-29T08:00:00+08:00")
+        if item.occurred_at > now + FUTURE_TOLERANCE:
+            raise InputError(f"{where}occurred_at", "is in the future")
+
+
+async def _known_snapshots(session: AsyncSession, items: Sequence[AlertIn], prefix: Any) -> None:
+    wanted = {item.snapshot for item in items if item.snapshot}
+    if not wanted:
+        return
+    found = set(await session.scalars(select(Snapshot.sha256).where(Snapshot.sha256.in_(sorted(wanted)))))
+    for index, item in enumerate(items):
+        if item.snapshot and item.snapshot not in found:
+            raise InputError(f"{prefix(index)}snapshot", "no snapshot with this SHA-256; upload it to /snapshots first")
+
+
+async def _earlier_alerts(session: AsyncSession, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
+    if not pairs:
+        return {}
+    found: dict[tuple[int, str], Alert] = {}
+    ordered = sorted(pairs)
+    for start in range(0, len(ordered), 400):
+        chunk = ordered[start : start + 400]
+        rows = await session.scalars(select(Alert).where(tuple_(Alert.camera_id, Alert.alert_id).in_(chunk)))
+        found.update({(row.camera_id, row.alert_id): row for row in rows})
+    return found
+
+
+async def _suppressions(
+    session: AsyncSession, camera_ids: set[int], start: datetime, end: datetime
+) -> list[Suppression]:
+    query = select(Suppression).where(
+        Suppression.starts_at <= end,
+        Suppression.ends_at > start,
+        or_(Suppression.camera_id.is_(None), Suppression.camera_id.in_(sorted(camera_ids))),
+    )
+    return list(await session.scalars(query))
+
+
+def _suppressed(rules: Sequence[Suppression], camera_id: int, alert_type: str, at: datetime) -> bool:
+    return any(
+        (rule.camera_id is None or rule.camera_id == camera_id)
+        and (rule.alert_type is None or rule.alert_type == alert_type)
+        and rule.starts_at <= at < rule.ends_at
+        for rule in rules
+    )
+
+
+async def _open_incident(session: AsyncSession, camera_id: int, alert_type: str) -> Incident | None:
+    return await session.scalar(
+        select(Incident)
+        .where(Incident.camera_id == camera_id, Incident.alert_type == alert_type, Incident.status == "open")
+        .order_by(Incident.last_seen_at.desc(), Incident.id.desc())
+        .limit(1)
+    )
+
+
+def _within_cooldown(incident: Incident, at: datetime, cooldown: timedelta) -> bool:
+    return incident.first_seen_at - cooldown <= at <= incident.last_seen_at + cooldown
+
+
+def _merge(incident: Incident, item: AlertIn) -> None:
+    incident.alert_count += 1
+    incident.last_seen_at = max(incident.last_seen_at, item.occurred_at)
+    incident.first_seen_at = min(incident.first_seen_at, item.occurred_at)
+    if item.confidence > incident.best_confidence or (item.snapshot and incident.best_snapshot is None):
+        if item.confidence > incident.best_confidence:
+            incident.best_confidence = item.confidence
+        if item.snapshot:
+            incident.best_snapshot = item.snapshot
+
+
+def incident_payload(incident: Incident, camera: Camera) -> dict[str, Any]:
+    """The payload of an incident's core event and of its City Brain push."""
+    return {
+        "incident_id": incident.id,
+        "camera": camera.code,
+        "camera_name": camera.name,
+        "owner": camera.owner,
+        "alert_type": incident.alert_type,
+        "confidence": incident.best_confidence,
+        "snapshot": incident.best_snapshot,
+        "first_seen_at": incident.first_seen_at.isoformat(),
+        "lon": camera.lon,
+        "lat": camera.lat,
+    }
+
+
+async def _open_new(
+    session: AsyncSession, bus: EventBus, camera: Camera, kind: AlertType, item: AlertIn, push: bool
+) -> tuple[Incident, EmitResult]:
+    incident = Incident(
+        camera_id=camera.id, alert_type=kind.key, grid_id=camera.grid_id, status="open",
+        first_seen_at=item.occurred_at, last_seen_at=item.occurred_at, alert_count=1,
+        best_confidence=item.confidence, best_snapshot=item.snapshot, severity=kind.severity,
+    )  # fmt: skip
+    session.add(incident)
+    await session.flush()
+    payload = incident_payload(incident, camera)
+    emitted = await bus.emit(
+        session,
+        Event(
+            type=kind.event_type, source=f"camera:{camera.code}", payload=payload, occurred_at=item.occurred_at,
+            lon=camera.lon, lat=camera.lat, severity=kind.severity, grid_id=camera.grid_id,
+            title=f"{kind.title} at {camera.name}"[:300], dedup_key=f"video_net:incident:{incident.id}",
+        ),
+    )  # fmt: skip
+    incident.event_id, incident.case_id = emitted.event_id, emitted.case_id
+    if push:
+        await enqueue_event(
+            session, "video_net.incident", {**payload, "status": "open", "case_id": emitted.case_id},
+            idempotency_key=f"video_net:incident:{incident.id}:open",
+        )  # fmt: skip
+    return incident, emitted
+
+
+async def ingest(
+    session: AsyncSession,
+    bus: EventBus,
+    types: Mapping[str, AlertType],
+    items: Sequence[AlertIn],
+    cameras: Mapping[str, Camera],
+    *,
+    push: bool = True,
+    prefix: Any = lambda index: "",
+) -> IngestResult:
+    """Store ``items`` (already validated, see :func:`validate`) with dedup into incidents.
+
+    Call it inside :func:`dedup_locks` for the items' (camera id, type) pairs and commit there.
+    """
+    await _known_snapshots(session, items, prefix)
+    earlier = await _earlier_alerts(session, {(cameras[i.camera].id, i.alert_id) for i in items})
+    times = [item.occurred_at for item in items]
+    rules = await _suppressions(session, {cameras[i.camera].id for i in items}, min(times), max(times))
+    outcomes: list[AlertOutcome | None] = [None] * len(items)
+    emitted: list[EmitResult] = []
+    open_incidents: dict[tuple[int, str], Incident | None] = {}
+    seen: dict[tuple[int, str], Alert] = {}
+    order = sorted(range(len(items)), key=lambda i: (items[i].occurred_at, i))
+    for index in order:
+        item = items[index]
+        camera, kind = cameras[item.camera], types[item.type]
+        identity = (camera.id, item.alert_id)
+        first = earlier.get(identity) or seen.get(identity)
+        if first is not None:
+            outcomes[index] = AlertOutcome(item.alert_id, first.outcome, first.incident_id, replay=True)
+            continue
+        incident: Incident | None = None
+        case_id: int | None = None
+        if not camera.enabled:
+            outcome = "camera_disabled"
+        elif item.confidence < kind.min_confidence:
+            outcome = "below_threshold"
+        elif _suppressed(rules, camera.id, kind.key, item.occurred_at):
+            outcome = "suppressed"
+        else:
+            key = (camera.id, kind.key)
+            if key not in open_incidents:
+                open_incidents[key] = await _open_incident(session, *key)
+            current = open_incidents[key]
+            if current is not None and _within_cooldown(current, item.occurred_at, kind.cooldown):
+                _merge(current, item)
+                incident, outcome = current, "merged"
+            else:
+                incident, result = await _open_new(session, bus, camera, kind, item, push)
+                emitted.append(result)
+                open_incidents[key], outcome, case_id = incident, "new_incident", result.case_id
+        alert = Alert(
+            camera_id=camera.id, alert_id=item.alert_id, alert_type=kind.key, confidence=item.confidence,
+            occurred_at=item.occurred_at, received_at=utcnow(), outcome=outcome,
+            incident_id=incident.id if incident is not None else None, snapshot=item.snapshot,
+            payload=dict(item.payload),
+        )  # fmt: skip
+        session.add(alert)
+        seen[identity] = alert
+        outcomes[index] = AlertOutcome(item.alert_id, outcome, alert.incident_id, replay=False, case_id=case_id)
+    return IngestResult([o for o in outcomes if o is not None], emitted)
