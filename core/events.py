@@ -254,7 +254,7 @@ class EventBus:
                 lon=record.lon, lat=record.lat, severity=record.severity, title=record.title,
                 dedup_key=record.dedup_key, grid_id=record.grid_id, id=record.id,
             )  # fmt: skip
-            took = await self.plugins.acall_checked("on_event", event=event, database=self.database)
+            took = await self.plugins.acall_checked("on_event", event=event, database=self.database, events=self)
             async with self.database.session() as session:
                 stored = await session.get(EventRecord, record.id)
                 if stored is None:

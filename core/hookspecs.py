@@ -253,7 +253,7 @@ def register_demo_data() -> Any:
 
 
 @hookspec
-def on_event(event: Any, database: Any) -> Any:
+def on_event(event: Any, database: Any, events: Any) -> Any:
     """React to a new event from anywhere in the platform (any plugin, any device, City Brain).
 
     Called after the event is stored (merged duplicates are not delivered again). An exception is
@@ -263,6 +263,9 @@ def on_event(event: Any, database: Any) -> Any:
     Args:
         event: a :class:`core.events.Event` (``id``, type ``<plugin>.<kind>``, source, payload, grid_id ...).
         database: the :class:`core.db.Database`, for writes of the plugin's own.
+        events: the :class:`core.events.EventBus` that delivers it, to emit follow-up events
+            (``events.emit(session, ...)`` in the plugin's own transaction, then ``events.after_commit``);
+            ``events.plugins.get(name).settings`` holds a plugin's validated settings.
 
     Example::
 
