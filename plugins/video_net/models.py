@@ -109,7 +109,7 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     camera: Mapped[Camera] = relationship(lazy="joined", innerjoin=True)
 
-    __audit_ignore__ = ("last_seen_at", "alert_count", "best_confidence", "best_snapshot")
+    __audit_ignore__ = frozenset({"last_seen_at", "first_seen_at", "alert_count", "best_confidence", "best_snapshot"})
     __table_args__ = (Index("ix_video_net_incidents_dedup", "camera_id", "alert_type", "status", "last_seen_at"),)
 
 

@@ -22,7 +22,7 @@ from core.web import Caller, DbSession, Page, one_or_404, reject_if_taken, requi
 from plugins.video_net.context import bus_of
 from plugins.video_net.dedup import cameras_by_code
 from plugins.video_net.models import CAMERA_STATUSES, Camera
-from plugins.video_net.schemas import CameraIn, CameraOut, CameraPatch, HeartbeatIn
+from plugins.video_net.schemas import CameraIn, CameraOut, CameraPatch, HeartbeatIn, decoded
 from plugins.video_net.status import Beat, delivered, record_heartbeats
 
 SECRETS = "video_net:secrets"
@@ -214,11 +214,10 @@ async def heartbeat(db_session: DbSession, state: State, caller: Caller, code: F
 
 
 @post("/heartbeats", summary="Record heartbeats (batch)", status_code=200, guards=[requires("video_net:ingest")])
-async def heartbeats(
-    request: Request[Any, Any, Any], db_session: DbSession, state: State, data: JSONBody[list[HeartbeatIn]]
-) -> dict[str, Any]:
+async def heartbeats(request: Request[Any, Any, Any], db_session: DbSession, state: State) -> dict[str, Any]:
     """Up to 1,000 heartbeats ``[{code, at?}]`` (``at``: the device's time, never later than now); all or
     none, an unknown camera is named (``[3].code``). Replays change nothing."""
+    data = decoded(await request.body(), list[HeartbeatIn])
     if not data or len(data) > MAX_BATCH:
         raise InputError("heartbeats", f"expected 1 to {MAX_BATCH} heartbeats")
     cameras = await cameras_by_code(db_session, (beat.code for beat in data))

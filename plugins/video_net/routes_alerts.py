@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Response, delete, get, post
+from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
@@ -32,6 +32,7 @@ from plugins.video_net.schemas import (
     SnapshotOut,
     SuppressionIn,
     SuppressionOut,
+    decoded,
 )
 
 MAX_BATCH = 1000
@@ -44,7 +45,7 @@ def _outcome(outcome: AlertOutcome) -> dict[str, Any]:
 
 @post("/alerts", summary="Report analytics alerts", guards=[requires("video_net:ingest")])
 async def report_alerts(
-    db_session: DbSession, state: State, settings: PlatformSettings, data: JSONBody[AlertBody | list[AlertBody]]
+    request: Request[Any, Any, Any], db_session: DbSession, state: State, settings: PlatformSettings
 ) -> Response[dict[str, Any]]:
     """One alert or a list of up to 1,000 (all stored or none; a bad one is named, ``[3].type``).
 
@@ -52,6 +53,7 @@ async def report_alerts(
     outcome with ``replay: true``. ``outcome`` is ``new_incident``, ``merged``, ``below_threshold``,
     ``suppressed`` or ``camera_disabled``. 201 when anything new was stored, else 200.
     """
+    data = decoded(await request.body(), AlertBody | list[AlertBody])
     batch = isinstance(data, list)
     bodies = data if isinstance(data, list) else [data]
     if not bodies or len(bodies) > MAX_BATCH:

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from core.errors import InputError
+
 GbCode = Annotated[str, msgspec.Meta(pattern=r"^\d{20}$", description="GB/T 28181 20-digit device id")]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
@@ -159,3 +161,16 @@ class SnapshotOut(msgspec.Struct):
     size: int
     width: int
     height: int
+
+
+def decoded(body: bytes, kind: Any) -> Any:
+    """``body`` decoded as ``kind``; :class:`core.errors.InputError` naming the bad field (``[3].confidence``)."""
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).rpartition(" - at `$")
+        if not message:
+            raise InputError("body", str(exc)) from None
+        raise InputError(where.rstrip("`").lstrip(".") or "body", message) from None
+    except msgspec.DecodeError as exc:
+        raise InputError("body", f"expected JSON ({exc})") from None
