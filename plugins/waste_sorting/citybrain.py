@@ -32,8 +32,8 @@ def household_values(record: Mapping[str, Any]) -> dict[str, Any]:
     external_id, qr_code = record["id"], record["qr_code"]
     if not isinstance(external_id, str) or not external_id:
         raise ValueError(f"id: expected text, got {external_id!r}")
-    if not isinstance(qr_code, str) or not re.fullmatch(r"[A-Za-z0-9_-]{4,64}", qr_code):
-        raise ValueError("qr_code: expected 4 to 64 letters, digits, _ or -")
+    if not isinstance(qr_code, str) or not re.fullmatch(r"[A-Za-z0-9_-]{2,64}", qr_code):
+        raise ValueError("qr_code: expected 2 to 64 letters, digits, _ or -")
     name = record["name"]
     if not isinstance(name, str) or not name.strip():
         raise ValueError("name: expected the household's name")

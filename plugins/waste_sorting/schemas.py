@@ -80,7 +80,7 @@ class CollectionPointOut(msgspec.Struct):
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-QrCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$", description="The household's QR code")]
+QrCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{2,64}$", description="The household's QR code")]
 
 
 class HouseholdIn(msgspec.Struct, forbid_unknown_fields=True):
