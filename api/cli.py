@@ -20,9 +20,10 @@ from alembic.util.exc import CommandError
 from sqlalchemy.exc import DBAPIError
 
 from core import migrator
+from core.areas.index import load_area_index
 from core.config import ConfigError, Settings, load_settings
 from core.db import Database
-from core.demo import load_demo_accounts, load_demo_areas, load_demo_data
+from core.demo import load_demo_accounts, load_demo_areas, load_demo_cases, load_demo_data
 from core.logs import configure_logging
 from core.plugins import PluginManager, load_plugins
 from core.security.permissions import Authorizer
@@ -262,8 +263,22 @@ def upgrade_schema(runtime: Runtime, demo: bool = False) -> None:
             if accounts:
                 click.echo(f"demo accounts {', '.join(accounts)} with the password {password} (shown only now;")
                 click.echo("  `streetbrain users password NAME` sets another). Sign in: POST /api/v1/auth/token")
+            reports = await _load_demo_cases(runtime)
+            click.echo(f"demo cases: {reports or 'already there'}")
 
     runtime.run(_go())
+
+
+async def _load_demo_cases(runtime: Runtime) -> int:
+    """Hotline reports that routing turns into cases (after the accounts, so grids have their worker)."""
+    from api.app import build_services
+
+    index = await load_area_index(runtime.database)
+    services = build_services(runtime.settings, runtime.plugins, runtime.database, runtime.authorizer, lambda: index)
+    emitted = await load_demo_cases(runtime.database, services.events.emit_now)
+    await services.events.drain()
+    await services.citybrain.aclose()
+    return emitted
 
 
 @main.command()
