@@ -283,9 +283,13 @@ async def test_reports_and_trend_chart(street: Platform) -> None:
     report = await street.client.get("/api/v1/reports/waste_sorting/daily_statistics", params=params)
     assert report.status_code == 200 and "community C1" in report.text
     month = D.strftime("%Y-%m")
-    ranking = (await street.client.get("/api/v1/reports/waste_sorting/community_ranking", params={"month": month})).json()
+    ranking = (
+        await street.client.get("/api/v1/reports/waste_sorting/community_ranking", params={"month": month})
+    ).json()
     assert [row["rank"] for row in ranking["rows"]] == [1, 2]
-    chart = await street.client.get(f"{API}/charts/trend.png", params={"from": START.isoformat(), "to": END.isoformat()})
+    chart = await street.client.get(
+        f"{API}/charts/trend.png", params={"from": START.isoformat(), "to": END.isoformat()}
+    )
     assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
 
 
