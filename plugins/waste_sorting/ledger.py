@@ -45,7 +45,7 @@ async def award_points(session: AsyncSession, days: Iterable[date], rules: Waste
     if not lines:
         return 0
     table = PointsEntry.__table__
-    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)  # type: ignore[operator]
+    insert = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)  # type: ignore[operator,arg-type]
     statement = insert.on_conflict_do_update(
         index_elements=["household_id", "day", "reason"], set_={"points": insert.excluded.points}
     )

@@ -66,7 +66,7 @@ async def rollup_days(session: AsyncSession, days: Iterable[date]) -> dict[str, 
         )
         month_rows += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
     table = RollupDay.__table__
-    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)  # type: ignore[operator]
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)  # type: ignore[operator,arg-type]
     now = utcnow()
     await session.execute(
         upsert.on_conflict_do_update(index_elements=["day"], set_={"dirty": False, "rolled_up_at": now}),

@@ -6,8 +6,10 @@ Point P1 in G00 takes every category, window 07:00-09:00. Day D is ten local day
 
 | household | community (now) | active | deposits                                                             |
 |-----------|-----------------|--------|----------------------------------------------------------------------|
-| H1        | C1 / G00        | yes    | d1 recyclable 1.0 kg D 07:00 (inspected correct); d2 other 2.0 D 09:00 (incorrect) |
-| H2        | C1 / G00        | yes    | d3 perishable 3.0 D 00:00 (the period's first instant); d7 other 1.0 D-1 20:00 (inspected, outside) |
+| H1        | C1 / G00        | yes    | d1 recyclable 1.0 kg D 07:00 (inspected correct);                    |
+|           |                 |        | d2 other 2.0 D 09:00 (inspected incorrect)                           |
+| H2        | C1 / G00        | yes    | d3 perishable 3.0 D 00:00 (the period's first instant);              |
+|           |                 |        | d7 other 1.0 D-1 20:00 (inspected, outside the period)               |
 | H3        | C1 / G01        | yes    | none                                                                 |
 | H4        | C2 / G02        | yes    | d4 other 4.0 at D+1 00:00 (the period's end: outside)                |
 | H5        | C1 / G00        | no     | d5 hazardous 0.5 D 08:00                                             |
@@ -46,15 +48,20 @@ def at(day_offset: int, hh: int, mm: int = 0) -> str:
     return datetime.combine(D + timedelta(days=day_offset), time(hh, mm), tzinfo=TZ).isoformat()
 
 
+def deposit(event_id: str, qr: str, category: str, kg: float, when: str) -> dict[str, Any]:
+    return {"event_id": event_id, "qr_code": qr, "category": category, "weight_kg": kg, "deposited_at": when,
+            "point": "P1"}  # fmt: skip
+
+
 DEPOSITS = [
-    {"event_id": "d1", "qr_code": "H1", "category": "recyclable", "weight_kg": 1.0, "deposited_at": at(0, 7), "point": "P1"},
-    {"event_id": "d2", "qr_code": "H1", "category": "other", "weight_kg": 2.0, "deposited_at": at(0, 9), "point": "P1"},
-    {"event_id": "d3", "qr_code": "H2", "category": "perishable", "weight_kg": 3.0, "deposited_at": at(0, 0), "point": "P1"},
-    {"event_id": "d4", "qr_code": "H4", "category": "other", "weight_kg": 4.0, "deposited_at": at(1, 0), "point": "P1"},
-    {"event_id": "d5", "qr_code": "H5", "category": "hazardous", "weight_kg": 0.5, "deposited_at": at(0, 8), "point": "P1"},
-    {"event_id": "d6", "qr_code": "H6", "category": "recyclable", "weight_kg": 1.5, "deposited_at": at(0, 8, 30), "point": "P1"},
-    {"event_id": "d7", "qr_code": "H2", "category": "other", "weight_kg": 1.0, "deposited_at": at(-1, 20), "point": "P1"},
-]  # fmt: skip
+    deposit("d1", "H1", "recyclable", 1.0, at(0, 7)),
+    deposit("d2", "H1", "other", 2.0, at(0, 9)),
+    deposit("d3", "H2", "perishable", 3.0, at(0, 0)),
+    deposit("d4", "H4", "other", 4.0, at(1, 0)),
+    deposit("d5", "H5", "hazardous", 0.5, at(0, 8)),
+    deposit("d6", "H6", "recyclable", 1.5, at(0, 8, 30)),
+    deposit("d7", "H2", "other", 1.0, at(-1, 20)),
+]
 
 
 async def grid_ids(p: Platform) -> dict[str, int]:
