@@ -3,7 +3,7 @@
 - nine vendors (one unlicensed, one licensed without a permit), five vending points with polygons
   (a breakfast point, a produce point, a night market past midnight, a weekday service point and a
   weekend market with weekly windows), and their permits;
-- four weeks of sightings ending three days ago: a clear hotspot at the A exit of the metro station
+- nearly four weeks of sightings ending three days ago: a clear hotspot at the A exit of the metro station
   (宁围地铁站A口), outside every point, on twenty evenings between 18:00 and 21:00, which the
   suggestion job proposes as a new point with an 18:00-21:00 window; scattered sightings elsewhere;
 - :func:`script`: one patrol day (the day before yesterday) to post through the API, whose rows
@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import utcnow
 from plugins.street_vendors.cells import cell_centre, cell_of
 from plugins.street_vendors.models import Permit, VendingPoint, Vendor
-from plugins.street_vendors.places import METRES_PER_DEGREE
+from plugins.street_vendors.places import METRES_PER_DEGREE, grid_locator
 from plugins.street_vendors.settings import StreetVendorsSettings
 from plugins.street_vendors.sightings import SightingInput, record_sightings
 
@@ -63,8 +63,8 @@ EXPIRING = "13800138008"
 METRO_EXIT = (120.2600, 30.1880)
 """宁围地铁站A口: the evening hotspot, several hundred metres from every vending point."""
 HOTSPOT_EVENINGS = 20
-HISTORY_DAYS = (3, 30)
-"""The four weeks of history run from 30 to 3 days before today (local)."""
+HISTORY_DAYS = (3, 27)
+"""The history runs from 27 to 3 days before today (local): inside the four weeks suggestions look at."""
 
 
 def rectangle(
@@ -198,10 +198,11 @@ async def load(session: AsyncSession) -> dict[str, int]:
     now = utcnow()
     counts = await load_places(session, now)
     bodies = history(now, await vendor_ids(session))
+    locate = await grid_locator(session)
     items = [
         SightingInput(client_id=b["client_id"], observed_at=datetime.fromisoformat(b["observed_at"]), lon=b["lon"],
                       lat=b["lat"], source=b["source"], reported_by="demo", vendor_id=b.get("vendor_id"),
-                      category=b.get("category"))
+                      category=b.get("category"), grid_id=locate(b["lon"], b["lat"]))
         for b in bodies
     ]  # fmt: skip
     await record_sightings(session, None, items, StreetVendorsSettings(), TZ)

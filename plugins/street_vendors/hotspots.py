@@ -148,7 +148,7 @@ async def suggestions(
     local days of the four weeks before ``as_of``, ranked by days then sightings, each with a proposed window."""
     since = as_of - timedelta(weeks=SUGGESTION_WEEKS)
     tallies = await tallies_by_cell(session, since, as_of, book.tz, settings.cell_size_m)
-    found = []
+    found: list[dict[str, Any]] = []
     for cell, tally in tallies.items():
         if len(tally.days) < settings.suggestion_min_days:
             continue

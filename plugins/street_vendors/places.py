@@ -7,13 +7,17 @@ painted line of a vending point is in it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.areas.geo import Crs, to_wgs84
+from core.areas.models import Grid
 
 METRES_PER_DEGREE = 111_320.0
 
@@ -72,3 +76,15 @@ def parse_polygon(value: Any, crs: Crs, field: str = "polygon") -> tuple[dict[st
     if geometry.area <= 0:
         return None, [(field, "the polygon has no area")]
     return polygon, []
+
+
+async def grid_locator(session: AsyncSession) -> Callable[[float, float], int | None]:
+    """Point -> grid id over the active grids in the database (lowest id on shared edges), for code that
+    has a session but not the app's area index (the demo loader)."""
+    rows = (await session.execute(select(Grid.id, Grid.geometry).where(Grid.active.is_(True)).order_by(Grid.id))).all()
+    shapes = [(grid_id, shape(geometry)) for grid_id, geometry in rows if geometry]
+
+    def locate(lon: float, lat: float) -> int | None:
+        return next((grid_id for grid_id, area in shapes if covers(area, lon, lat)), None)
+
+    return locate

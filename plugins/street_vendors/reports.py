@@ -53,8 +53,10 @@ async def hotspots_by_grid(session: AsyncSession, params: Mapping[str, str]) -> 
     """Sightings per grid over the last ``days`` (28): count, distinct days, busiest hour of the week."""
     end = utcnow()
     tallies, outside = await hotspots.tallies_by_grid(session, end - timedelta(days=_days(params, 28)), end, TZ)
-    rows = [[grid, t.sightings, len(t.days), t.hours_of_week.most_common(1)[0][0]] for grid, t in tallies.items()]
-    rows.sort(key=lambda r: -r[1])
+    rows: list[list[int | None]] = [
+        [grid, t.sightings, len(t.days), t.hours_of_week.most_common(1)[0][0]] for grid, t in tallies.items()
+    ]
+    rows.sort(key=lambda r: -(r[1] or 0))
     if outside:
         rows.append([None, outside, None, None])
     return pd.DataFrame(rows, columns=["grid_id", "sightings", "days", "peak_hour_of_week"])

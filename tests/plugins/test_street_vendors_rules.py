@@ -40,7 +40,8 @@ async def world(p: Platform) -> dict[str, int]:
          "lat": NIGHT[1], "opens": "21:00", "closes": "02:00", "polygon": {"type": "Polygon", "coordinates": [SQUARE]}},
         {"code": "WEEKLY", "name": "周末市集", "capacity": 10, "categories": ["food", "produce", "goods", "services"],
          "lon": WEEKLY[0], "lat": WEEKLY[1], "opens": "00:00", "closes": "01:00",
-         "windows": [{"days": [5], "opens": "18:00", "closes": "23:30"}, {"days": [6], "opens": "22:00", "closes": "01:00"}]},
+         "windows": [{"days": [5], "opens": "18:00", "closes": "23:30"},
+                     {"days": [6], "opens": "22:00", "closes": "01:00"}]},
     ]  # fmt: skip
     for body in points:
         assert (await p.client.post(f"{SV}/vending-points", json=body)).status_code == 201
@@ -75,7 +76,8 @@ ROWS: list[tuple[str, str, tuple[float, float], str | None, str | None, list[tup
     ("allowed", "2026-11-15 22:00", NIGHT, "permitted", None, [], "allowed"),
     ("outside any point", "2026-11-15 22:00", (120.2600, 30.1880), "permitted", None, [], "outside_point"),
     ("polygon west edge counts as inside", "2026-11-15 22:00", WEST_EDGE, "permitted", None, [], "allowed"),
-    ("a hair west of the edge", "2026-11-15 22:00", (WEST_EDGE[0] - HAIR, WEST_EDGE[1]), "permitted", None, [], "outside_point"),
+    ("a hair west of the edge", "2026-11-15 22:00", (WEST_EDGE[0] - HAIR, WEST_EDGE[1]), "permitted", None, [],
+     "outside_point"),
     ("polygon corner", "2026-11-15 22:00", tuple(SQUARE[2]), "permitted", None, [], "allowed"),
     ("window opens (inclusive)", "2026-11-15 21:00", NIGHT, "permitted", None, [], "allowed"),
     ("a second before opening", "2026-11-15 20:59:59", NIGHT, "permitted", None, [], "outside_hours"),
@@ -102,7 +104,8 @@ ROWS: list[tuple[str, str, tuple[float, float], str | None, str | None, list[tup
     ("unidentified in an open point", "2026-11-15 22:00", NIGHT, None, "food", [], "allowed"),
     ("unidentified at a full point", "2026-11-15 23:00", NIGHT, None, "food",
      [("2026-11-15 21:10", "permitted"), ("2026-11-15 21:20", "other")], "over_capacity"),
-    ("the earlier rule wins: unlicensed and outside hours", "2026-11-15 12:00", NIGHT, "unlicensed", None, [], "outside_hours"),
+    ("the earlier rule wins: unlicensed and outside hours", "2026-11-15 12:00", NIGHT, "unlicensed", None, [],
+     "outside_hours"),
     ("weekly: Friday window opens", "2026-11-27 18:00", WEEKLY, None, None, [], "allowed"),
     ("weekly: Friday a minute early", "2026-11-27 17:59", WEEKLY, None, None, [], "outside_hours"),
     ("weekly: Thursday at the Friday hour", "2026-11-26 19:00", WEEKLY, None, None, [], "outside_hours"),
