@@ -10,6 +10,7 @@ from litestar import Response, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core.areas.geo import gcj02_to_wgs84
 from core.errors import InputError
@@ -95,7 +96,11 @@ async def report_sightings(
     )
     codes = await point_codes(db_session)
     answers = [sighting_out(r.sighting, r.violation, codes, r.replay) for r in done.recorded]
-    await db_session.commit()
+    try:
+        await db_session.commit()
+    except IntegrityError:  # another request recorded the same client_id in the meantime
+        await db_session.rollback()
+        raise InputError("client_id", "is being recorded by another request; send it again", status=409) from None
     bus.after_commit(done.emitted)
     status = 201 if any(not r.replay for r in done.recorded) else 200
     return Response(answers if isinstance(data, list) else answers[0], status_code=status)

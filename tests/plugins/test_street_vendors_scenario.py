@@ -4,7 +4,7 @@ hotspots and suggestions, permits and their reminders, the City Brain summary, b
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +17,8 @@ import plugins.street_vendors as street_vendors
 from core.areas.demo import demo_collection
 from core.cases.models import Case
 from core.citybrain.models import OutboxItem
+from core.citybrain.simulator.app import SimulatorState
+from core.citybrain.simulator.server import SimulatorServer
 from core.contracts import EventType, PluginInfo
 from core.db import utcnow
 from core.demo import load_demo_data
@@ -25,8 +27,9 @@ from core.hookspecs import hookimpl
 from plugins.street_vendors import demo
 from plugins.street_vendors.cells import cell_of
 from plugins.street_vendors.citybrain import licence_values
-from plugins.street_vendors.models import Sighting, Suggestion
+from plugins.street_vendors.models import MarketLicence, Sighting, Suggestion
 from tests.conftest import Platform
+from tests.core.citybrain.conftest import citybrain_overrides
 
 SV = "/api/v1/street-vendors"
 PlatformFactory = Callable[..., AbstractAsyncContextManager[Platform]]
@@ -393,3 +396,39 @@ async def test_points_take_polygons_in_gcj02_and_weekly_windows_and_can_be_chang
         )
         assert (patched.json()["licence_number"], patched.json()["status"]) == ("JY9", "inactive")
         assert (await p.client.patch(f"{SV}/vendors/{vendor['id']}", json={"category": "weapons"})).status_code == 422
+
+
+@pytest.fixture
+def city_brain() -> Iterator[SimulatorServer]:
+    """The City Brain simulator with 80 market licences, on a free port."""
+    with SimulatorServer(SimulatorState(seed=11, sizes={"market_licenses": 80})) as server:
+        yield server
+
+
+async def test_market_licences_sync_from_city_brain_and_decide_the_licence_row(
+    platform: PlatformFactory, city_brain: SimulatorServer
+) -> None:
+    async with platform(plugins=["street_vendors"], **citybrain_overrides(city_brain.url)) as p:
+        run = await p.client.app.state.scheduler.run("citybrain:sync_market_licenses", trigger="manual")
+        assert run.status == "succeeded", run.error
+        today = utcnow().astimezone(p.settings.tz).date()
+        async with p.database.session() as session:
+            licences = list(await session.scalars(select(MarketLicence)))
+        assert len(licences) == run.summary["upserted"] > 0
+        assert all(licence.holder for licence in licences)  # decrypted on the way out
+        expired = next(licence for licence in licences if licence.expires_on and licence.expires_on < today)
+        valid = next(licence for licence in licences if licence.expires_on and licence.expires_on >= today)
+        point = {"code": "NW-VP-01", "name": "点", "capacity": 5, "categories": ["food"], "lon": 120.26, "lat": 30.18,
+                 "opens": "00:00", "closes": "23:59"}  # fmt: skip
+        assert (await p.client.post(f"{SV}/vending-points", json=point)).status_code == 201
+        outcomes = []
+        for n, licence in enumerate((expired, valid)):
+            body = {"name": "王伟", "category": "food", "licence_number": licence.licence_number}
+            vendor = (await p.client.post(f"{SV}/vendors", json=body)).json()["id"]
+            permit = {"vendor_id": vendor, "point": "NW-VP-01", "valid_from": "2026-01-01", "valid_to": "2030-12-31"}
+            assert (await p.client.post(f"{SV}/permits", json=permit)).status_code == 201
+            when = datetime.combine(today, datetime.min.time(), tzinfo=p.settings.tz) + timedelta(minutes=10 + n)
+            sighting = {"client_id": f"lic{n}", "observed_at": when.isoformat(), "lon": 120.26, "lat": 30.18,
+                        "vendor_id": vendor}  # fmt: skip
+            outcomes.append((await p.client.post(f"{SV}/sightings", json=sighting)).json()["outcome"])
+    assert outcomes == ["unlicensed", "allowed"]
