@@ -152,9 +152,10 @@ def duckdb_figures(path: Path, days: int) -> tuple[float, dict[str, Any]]:
     sql_community = f"""
         WITH d AS {deposits},
         h AS (SELECT id, community_id FROM {households} WHERE active),
-        q AS (SELECT community_id, count(*) n, count(inspected_correct) i, sum(CASE WHEN inspected_correct THEN 1 ELSE 0 END) c,
-                     {weights} FROM d GROUP BY community_id),
-        p AS (SELECT h.community_id, count(DISTINCT d.household_id) p FROM d JOIN h ON h.id = d.household_id GROUP BY 1),
+        q AS (SELECT community_id, count(*) n, count(inspected_correct) i,
+                     sum(CASE WHEN inspected_correct THEN 1 ELSE 0 END) c, {weights} FROM d GROUP BY community_id),
+        p AS (SELECT h.community_id, count(DISTINCT d.household_id) p FROM d JOIN h ON h.id = d.household_id
+              GROUP BY 1),
         r AS (SELECT community_id, count(*) hh FROM h GROUP BY 1)
         SELECT r.community_id, r.hh, p.p, q.* EXCLUDE (community_id) FROM r LEFT JOIN p USING (community_id)
         LEFT JOIN q USING (community_id) ORDER BY 1"""
@@ -163,8 +164,8 @@ def duckdb_figures(path: Path, days: int) -> tuple[float, dict[str, Any]]:
         h AS (SELECT id, community_id FROM {households} WHERE active),
         q AS (SELECT community_id, local_day, count(*) n, count(inspected_correct) i,
                      sum(CASE WHEN inspected_correct THEN 1 ELSE 0 END) c FROM d GROUP BY 1, 2),
-        p AS (SELECT h.community_id, d.local_day, count(DISTINCT d.household_id) p FROM d JOIN h ON h.id = d.household_id
-              GROUP BY 1, 2)
+        p AS (SELECT h.community_id, d.local_day, count(DISTINCT d.household_id) p
+              FROM d JOIN h ON h.id = d.household_id GROUP BY 1, 2)
         SELECT q.community_id, q.local_day, p.p, q.n, q.i, q.c FROM q LEFT JOIN p USING (community_id, local_day)
         ORDER BY 1, 2"""
     times, result = [], {}
