@@ -41,8 +41,8 @@ def camera_sighting(event: Event) -> SightingInput | None:
 
 async def take_camera_alert(event: Event, database: Database, bus: EventBus, settings: Any) -> bool:
     """Record the alert as a camera sighting (idempotent by the event id); whether it was one to take."""
-    if event.type not in settings.camera_event_types:
-        return False
+    if event.type not in settings.camera_event_types or event.type.startswith("street_vendors."):
+        return False  # never our own violation events: that would loop
     item = camera_sighting(event)
     if item is None:
         log.warning("camera_alert_without_place", event_id=event.id, type=event.type)

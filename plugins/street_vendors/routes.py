@@ -21,7 +21,7 @@ from core.security import pii
 from core.security.pii import search_hash
 from core.security.principal import Principal
 from core.web import Caller, DbSession, Page, PlatformSettings, one_or_404, reject_if_taken, requires, shown
-from plugins.street_vendors.hours import is_open_at, window_problems
+from plugins.street_vendors.hours import is_open_at, window_at, window_problems
 from plugins.street_vendors.models import CATEGORIES, VendingPoint, Vendor
 from plugins.street_vendors.places import parse_polygon, polygon_of
 from plugins.street_vendors.schemas import (
@@ -109,8 +109,6 @@ async def list_open_vending_points(
 
     Points with weekly windows are judged by today's (the platform's local day) windows.
     """
-    from plugins.street_vendors.hours import window_at
-
     now = datetime.now(settings.tz).replace(tzinfo=None)
     local = datetime.combine(now.date(), time.fromisoformat(at)) if at else now
     points = await db_session.scalars(
