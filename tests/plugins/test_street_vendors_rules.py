@@ -7,6 +7,7 @@ outcome. Times are Asia/Shanghai; the boundaries are the rows around each edge.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
@@ -15,6 +16,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from core.areas.geo import haversine_m
+from plugins.street_vendors.cells import cell_bounds, cell_of
+from plugins.street_vendors.hotspots import proposed_window
 from plugins.street_vendors.models import MarketLicence
 from plugins.street_vendors.places import square_around
 from tests.conftest import Platform
@@ -151,3 +155,26 @@ async def test_outcome_table_row(
         assert (sighting["violation"] is None) is (expected == "allowed")
         stored = (await p.client.get(f"{SV}/sightings", params={"limit": 500})).json()["items"]
         assert len(stored) == len(earlier) + 1
+
+
+@pytest.mark.parametrize(
+    ("hours", "window"),
+    [
+        ({18: 5, 19: 6, 20: 4}, ("18:00", "21:00")),  # the demo's evening
+        ({18: 10, 19: 10, 20: 10, 9: 1}, ("18:00", "21:00")),  # a stray morning sighting is left out (80 %)
+        ({22: 3, 23: 3, 0: 3}, ("22:00", "01:00")),  # across midnight
+        ({7: 9, 8: 1}, ("07:00", "08:00")),  # 90 % in one hour
+    ],
+)
+def test_proposed_window_is_the_shortest_run_of_hours_holding_the_share(
+    hours: dict[int, int], window: tuple[str, str]
+) -> None:
+    assert proposed_window(Counter(hours), 0.8) == window
+
+
+def test_cells_are_about_100_m_and_stable() -> None:
+    cell = cell_of(*NIGHT, 100.0)
+    west, south, east, north = cell_bounds(cell)
+    assert west <= NIGHT[0] < east and south <= NIGHT[1] < north
+    assert abs(haversine_m(west, south, east, south) - 100) < 1 and abs(haversine_m(west, south, west, north) - 100) < 1
+    assert cell_of(east, north, 100.0) != cell and cell_of(west, south, 100.0) == cell  # half-open cells
