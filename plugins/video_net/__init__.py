@@ -115,3 +115,11 @@ def register_demo_data() -> object:
     from plugins.video_net.demo import load
 
     return load
+
+
+@hookimpl
+async def on_shutdown(app) -> None:  # type: ignore[no-untyped-def]
+    """Stop the alert writer task (requests are answered only after their commit, so nothing is lost)."""
+    writer = app.state.get("video_net_writer")
+    if writer is not None:
+        await writer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +14,6 @@ from litestar.exceptions import NotFoundException
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import File
 from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
 
 from core.citybrain.outbox import enqueue_event
 from core.db import utcnow
@@ -21,8 +21,8 @@ from core.errors import InputError
 from core.pagination import OffsetPagination, paginate
 from core.web import Caller, DbSession, Page, PlatformSettings, one_or_404, requires, visible_to
 from plugins.video_net import snapshots
-from plugins.video_net.context import alert_types_of, bus_of, settings_of
-from plugins.video_net.dedup import AlertIn, AlertOutcome, cameras_by_code, dedup_locks, ingest, validate
+from plugins.video_net.context import alert_types_of, settings_of
+from plugins.video_net.dedup import AlertIn, AlertOutcome
 from plugins.video_net.models import INCIDENT_STATUSES, Alert, Camera, Incident, Snapshot, Suppression
 from plugins.video_net.schemas import (
     AlertBody,
@@ -34,6 +34,7 @@ from plugins.video_net.schemas import (
     SuppressionOut,
     decoded,
 )
+from plugins.video_net.writer import writer_of
 
 MAX_BATCH = 1000
 
@@ -59,36 +60,22 @@ async def report_alerts(
     if not bodies or len(bodies) > MAX_BATCH:
         raise InputError("alerts", f"expected 1 to {MAX_BATCH} alerts")
     prefix = (lambda i: f"[{i}].") if batch else (lambda i: "")
-    config, types, bus, now = settings_of(state), alert_types_of(state), bus_of(state), utcnow()
-    cameras = await cameras_by_code(db_session, (body.camera for body in bodies))
+    config, types = settings_of(state), alert_types_of(state)
     items = [AlertIn(b.camera, b.alert_id, b.type, b.confidence, b.occurred_at, b.snapshot, b.payload) for b in bodies]
-    validate(items, types, cameras, prefix, now)
-    for index, body in enumerate(bodies):
-        if body.snapshot_url and not body.snapshot:
-            field = f"{prefix(index)}snapshot_url"
-            image = await snapshots.fetch(
-                body.snapshot_url, field, config.snapshot_max_bytes, config.snapshot_fetch_timeout
-            )
-            await snapshots.store(db_session, settings.data_dir, image, source_url=body.snapshot_url)
-            items[index] = AlertIn(**{**items[index].__dict__, "snapshot": image.sha256})
-    if any(body.snapshot_url for body in bodies):
-        await db_session.flush()
-    keys = [(cameras[item.camera].id, item.type) for item in items]
-    for attempt in (1, 2):
-        try:
-            async with dedup_locks(db_session, keys):
-                result = await ingest(db_session, bus, types, items, cameras, push=config.push_incidents,
-                                      prefix=prefix)  # fmt: skip
-                await db_session.commit()
-            break
-        except IntegrityError:  # another process stored one of these alert ids first: answer as a replay
-            await db_session.rollback()
-            if attempt == 2:
-                raise
-            cameras = await cameras_by_code(db_session, (item.camera for item in items))
-    bus.after_commit(result.emitted)
-    answers = [_outcome(o) for o in result.outcomes]
-    status = 200 if all(o.replay for o in result.outcomes) else 201
+    fetched = {
+        index: await snapshots.fetch(body.snapshot_url, f"{prefix(index)}snapshot_url", config.snapshot_max_bytes,
+                                     config.snapshot_fetch_timeout)
+        for index, body in enumerate(bodies)
+        if body.snapshot_url and not body.snapshot
+    }  # fmt: skip
+    if fetched:  # content-addressed, so a snapshot stored for an alert that then fails harms nothing
+        for index, image in fetched.items():
+            await snapshots.store(db_session, settings.data_dir, image, source_url=bodies[index].snapshot_url)
+            items[index] = replace(items[index], snapshot=image.sha256)
+        await db_session.commit()
+    outcomes = await writer_of(state, types, config.push_incidents).submit(items, prefix)
+    answers = [_outcome(o) for o in outcomes]
+    status = 200 if all(o.replay for o in outcomes) else 201
     return Response({"results": answers} if batch else answers[0], status_code=status)
 
 
