@@ -36,6 +36,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 10_000
+STREETBRAIN = str(Path(sys.executable).parent / "streetbrain")
 CATEGORIES = ("recyclable", "hazardous", "perishable", "other")
 
 
@@ -44,7 +45,7 @@ def cli(data_dir: Path, *args: str) -> str:
     env = {**os.environ, "STREETBRAIN_DATA_DIR": str(data_dir), "STREETBRAIN_PLUGINS": "waste_sorting",
            "STREETBRAIN_LOG_LEVEL": "WARNING"}  # fmt: skip
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        [STREETBRAIN, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout
 
 
@@ -89,7 +90,7 @@ def serve(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     """``streetbrain run`` on core 0."""
     env = {**os.environ, "STREETBRAIN_DATA_DIR": str(data_dir), "STREETBRAIN_PLUGINS": "waste_sorting",
            "STREETBRAIN_LOG_LEVEL": "WARNING", "STREETBRAIN_MAX_REQUEST_BYTES": str(32 * 1024 * 1024)}  # fmt: skip
-    command = [sys.executable, "-m", "api.cli", "run", "--port", str(port), "--no-scheduler"]
+    command = [STREETBRAIN, "run", "--port", str(port), "--no-scheduler"]
     if shutil.which("taskset"):
         command = ["taskset", "-c", "0", *command]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +26,12 @@ from core.db import utcnow
 from core.errors import InputError
 from plugins.waste_sorting.models import CATEGORIES, Bin, CollectionPoint, Deposit, Household, RollupDay
 from plugins.waste_sorting.schemas import BatchAnswer, DepositBatch, DepositIn, RejectedRecord
-from plugins.waste_sorting.windows import in_windows, windows_of
+from plugins.waste_sorting.windows import inside, seconds_windows, windows_of
 
-LOOKUP_CHUNK = 2000
+LOOKUP_CHUNK = 10_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
+_BATCH_DECODER = msgspec.json.Decoder(list[DepositIn])
+_RECORD_DECODER = msgspec.json.Decoder(DepositIn)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class _HouseholdRef:
 class _PointRef:
     id: int
     categories: frozenset[str]
-    windows: list[tuple[str, str]]
+    windows: list[tuple[int, int]]
 
 
 def decode_batch(body: bytes, max_batch: int) -> list[msgspec.Raw]:
@@ -87,7 +89,7 @@ async def _households(session: AsyncSession, codes: Iterable[str]) -> dict[str, 
 
 async def _points_and_bins(session: AsyncSession) -> tuple[dict[str, _PointRef], dict[int, _PointRef], dict[str, Any]]:
     points = list(await session.scalars(select(CollectionPoint)))
-    by_code = {p.code: _PointRef(p.id, frozenset(p.categories), windows_of(p)) for p in points}
+    by_code = {p.code: _PointRef(p.id, frozenset(p.categories), seconds_windows(windows_of(p))) for p in points}
     by_id = {ref.id: ref for ref in by_code.values()}
     bins = {code: (bid, point_id, category) for code, bid, point_id, category in await session.execute(
         select(Bin.code, Bin.id, Bin.point_id, Bin.category))}  # fmt: skip
@@ -105,15 +107,27 @@ async def ingest_deposits(session: AsyncSession, raw_records: list[msgspec.Raw],
     """Validate and store a batch of deposits in ``session``; the answer lists what was rejected and why."""
     rejected: list[RejectedRecord] = []
     good: list[tuple[int, DepositIn]] = []
-    for index, raw in enumerate(raw_records):
-        try:
-            good.append((index, msgspec.json.decode(raw, type=DepositIn)))
-        except msgspec.ValidationError as exc:
-            rejected.append(RejectedRecord(index, _field_of(str(exc)), str(exc), _event_id_of(raw)))
+    try:  # the usual case, a batch without a malformed record, decodes in one call
+        good = list(enumerate(_BATCH_DECODER.decode(b"[" + b",".join(raw_records) + b"]")))
+    except msgspec.ValidationError:
+        for index, raw in enumerate(raw_records):
+            try:
+                good.append((index, _RECORD_DECODER.decode(raw)))
+            except msgspec.ValidationError as exc:
+                rejected.append(RejectedRecord(index, _field_of(str(exc)), str(exc), _event_id_of(raw)))
     households = await _households(session, (record.qr_code for _, record in good))
     points, points_by_id, bins = await _points_and_bins(session)
     now = utcnow()
-    rows: list[dict[str, Any]] = []
+    connection = await session.connection()
+    insert = _CompiledInsert.of(connection.dialect)
+    as_time, as_day, as_flag = (
+        insert.processor("deposited_at"),
+        insert.processor("local_day"),
+        insert.processor("in_window"),
+    )
+    received = insert.processor("received_at")(now)
+    rows: list[tuple[Any, ...]] = []
+    days: set[date] = set()
     seen: set[str] = set()
     duplicates = 0
     for index, record in good:
@@ -128,28 +142,17 @@ async def ingest_deposits(session: AsyncSession, raw_records: list[msgspec.Raw],
         household = households[record.qr_code]
         bin_ref = bins.get(record.bin) if record.bin else None
         point = points_by_id[bin_ref[1]] if bin_ref else points.get(record.point) if record.point else None
-        moment = record.deposited_at
-        rows.append(
-            {
-                "event_id": record.event_id,
-                "household_id": household.id,
-                "point_id": point.id if point else None,
-                "bin_id": bin_ref[0] if bin_ref else None,
-                "category": record.category,
-                "weight_kg": record.weight_kg,
-                "deposited_at": moment,
-                "local_day": moment.astimezone(tz).date(),
-                "community_id": household.community_id,
-                "grid_id": household.grid_id,
-                "in_window": in_windows(moment, point.windows, tz) if point else None,
-                "inspected_correct": None,
-                "received_at": now,
-            }
-        )
-    stored = await _stored_event_ids(session, [row["event_id"] for row in rows])
-    new_rows = [row for row in rows if row["event_id"] not in stored]
-    inserted = await _insert(session, new_rows)
-    await mark_dirty(session, {row["local_day"] for row in new_rows})
+        local = record.deposited_at.astimezone(tz)
+        day = local.date()
+        days.add(day)
+        rows.append(  # in the order of _COLUMNS
+            (record.event_id, household.id, point.id if point else None, bin_ref[0] if bin_ref else None,
+             record.category, record.weight_kg, as_time(record.deposited_at), as_day(day), household.community_id,
+             household.grid_id, as_flag(inside(local, point.windows)) if point else None, None, received)
+        )  # fmt: skip
+    inserted = await _insert(session, insert, rows)
+    if inserted:
+        await mark_dirty(session, days)
     replayed = len(rows) - inserted + duplicates
     rejected.sort(key=lambda r: r.index)
     return BatchAnswer(
@@ -200,15 +203,58 @@ def _problem(
     return None
 
 
-async def _insert(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+_COLUMNS = ("event_id", "household_id", "point_id", "bin_id", "category", "weight_kg", "deposited_at", "local_day",
+            "community_id", "grid_id", "in_window", "inspected_correct", "received_at")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _CompiledInsert:
+    """``INSERT .. ON CONFLICT (event_id) DO NOTHING`` of the deposit columns, compiled once per dialect."""
+
+    sql: str
+    processors: dict[str, Any]
+
+    @classmethod
+    def of(cls, dialect: Any) -> _CompiledInsert:
+        if dialect.name not in _COMPILED:
+            table = Deposit.__table__
+            insert = pg_insert(table) if dialect.name == "postgresql" else sqlite_insert(table)  # type: ignore[arg-type]
+            statement = insert.values({name: bindparam(name) for name in _COLUMNS}).on_conflict_do_nothing(
+                index_elements=["event_id"]
+            )
+            compiled = statement.compile(dialect=dialect)
+            if tuple(compiled.positiontup or ()) != _COLUMNS:
+                raise RuntimeError("the deposit insert does not take its parameters in column order")
+            processors = {name: table.c[name].type._cached_bind_processor(dialect) for name in _COLUMNS}
+            _COMPILED[dialect.name] = cls(str(compiled), processors)
+        return _COMPILED[dialect.name]
+
+    def processor(self, name: str) -> Any:
+        """The driver-level conversion of a column's values (identity when the driver takes them as they are)."""
+        return self.processors[name] or (lambda value: value)
+
+
+_COMPILED: dict[str, _CompiledInsert] = {}
+
+
+async def _insert(session: AsyncSession, insert: _CompiledInsert, rows: list[tuple[Any, ...]]) -> int:
+    """Insert ``rows`` (tuples in ``_COLUMNS`` order) skipping stored event ids; returns how many were inserted.
+
+    One driver-level ``executemany``. SQLite counts the rows it inserted; on PostgreSQL, whose
+    driver does not, the stored ids are looked up first.
+    """
     if not rows:
         return 0
-    table = Deposit.__table__
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)  # type: ignore[arg-type]
-    result = await session.execute(insert.on_conflict_do_nothing(index_elements=["event_id"]), rows)
-    count = result.rowcount  # type: ignore[attr-defined]
-    return len(rows) if count is None or count < 0 else int(count)
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        stored = await _stored_event_ids(session, [row[0] for row in rows])
+        rows = [row for row in rows if row[0] not in stored]
+        if not rows:
+            return 0
+    result = await connection.exec_driver_sql(insert.sql, rows)
+    if connection.dialect.name == "postgresql":
+        return len(rows)
+    return int(result.rowcount)
 
 
 async def mark_dirty(session: AsyncSession, days: Iterable[date]) -> None:

@@ -24,3 +24,19 @@ def in_windows(moment: datetime, windows: list[tuple[str, str]], tz: ZoneInfo) -
     """Whether ``moment`` (aware) lies inside one of ``windows`` in local time."""
     clock = moment.astimezone(tz).strftime("%H:%M:%S")
     return any(f"{opens}:00" <= clock < f"{closes}:00" for opens, closes in windows)
+
+
+def seconds_windows(windows: list[tuple[str, str]]) -> list[tuple[int, int]]:
+    """Windows as seconds after local midnight, for :func:`inside`."""
+
+    def seconds(clock: str) -> int:
+        hours, minutes = clock.split(":")
+        return int(hours) * 3600 + int(minutes) * 60
+
+    return [(seconds(opens), seconds(closes)) for opens, closes in windows]
+
+
+def inside(local: datetime, windows: list[tuple[int, int]]) -> bool:
+    """Whether a local time lies inside one of ``windows`` (seconds after midnight, ``[opens, closes)``)."""
+    second = local.hour * 3600 + local.minute * 60 + local.second
+    return any(opens <= second < closes for opens, closes in windows)
