@@ -125,8 +125,8 @@ def prepare(data_dir: Path, env: dict[str, str]) -> str:
 def wrk(url: str, seconds: float, connections: int, script: Path, *args: str) -> tuple[float, int]:
     """Requests/s and errors of one wrk run on core 1."""
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script),
-         url, "--", *args],
+        ["taskset", "-c", "1", "wrk", "-t1", "--timeout", "10s", f"-c{connections}", f"-d{max(1, round(seconds))}s",
+         "-s", str(script), url, "--", *args],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     match = re.search(r"BENCH requests=(\d+) seconds=([\d.]+) errors=(\d+)", out)
