@@ -20,6 +20,7 @@ When the position is in several points, the outcome is the best over them (``all
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -62,6 +63,34 @@ class RuleBook:
         self.shapes: list[BaseGeometry] = [shape_of(p, half_size_m) for p in self.points]
         self.tz = tz
         self.require_licence = require_licence
+        self._permits: dict[tuple[int, int], list[tuple[date, date]]] = {}
+        self._permits_read: set[int] = set()
+        self._licences: dict[str, date | None] = {}
+        self._licences_read: set[str] = set()
+
+    async def prime(self, session: AsyncSession, vendors: Iterable[Vendor]) -> None:
+        """Read the active permits and City Brain licences of ``vendors`` in two queries, so judging a
+        batch's sightings needs no query for them (permits and licences do not change within a batch)."""
+        vendors = list(vendors)
+        ids = [v.id for v in vendors]
+        numbers = [n for n in ((v.licence_number or "").strip() for v in vendors) if n]
+        if ids:
+            rows = await session.execute(
+                select(Permit.vendor_id, Permit.point_id, Permit.valid_from, Permit.valid_to).where(
+                    Permit.vendor_id.in_(ids), Permit.status == "active"
+                )
+            )
+            for vendor_id, point_id, valid_from, valid_to in rows:
+                self._permits.setdefault((vendor_id, point_id), []).append((valid_from, valid_to))
+            self._permits_read.update(ids)
+        if numbers:
+            licences = await session.execute(
+                select(MarketLicence.licence_number, MarketLicence.expires_on).where(
+                    MarketLicence.licence_number.in_(numbers)
+                )
+            )
+            self._licences.update(licences.tuples().all())
+            self._licences_read.update(numbers)
 
     @classmethod
     async def load(cls, session: AsyncSession, tz: ZoneInfo, settings: Any) -> RuleBook:
@@ -114,7 +143,7 @@ class RuleBook:
         if vendor is not None:
             if not await self.licensed(session, vendor, opened.date()):
                 return Verdict("unlicensed", point, opened)
-            if not await has_permit(session, vendor.id, point.id, opened.date()):
+            if not await self.has_permit(session, vendor.id, point.id, opened.date()):
                 return Verdict("no_permit", point, opened)
         rank = await admission_rank(session, point.id, opened.replace(tzinfo=self.tz), observed_at, vendor)
         if rank > point.capacity:
@@ -126,10 +155,18 @@ class RuleBook:
         number = (vendor.licence_number or "").strip()
         if not number:
             return False
-        licence = await session.scalar(select(MarketLicence).where(MarketLicence.licence_number == number))
-        if licence is None:
+        if number not in self._licences_read:
+            await self.prime(session, [vendor])
+        if number not in self._licences:
             return not self.require_licence
-        return licence.expires_on is None or licence.expires_on >= day
+        expires_on = self._licences[number]
+        return expires_on is None or expires_on >= day
+
+    async def has_permit(self, session: AsyncSession, vendor_id: int, point_id: int, day: date) -> bool:
+        """Whether the vendor has an active permit for the point valid on the local ``day`` (both ends included)."""
+        if vendor_id not in self._permits_read:
+            return await has_permit(session, vendor_id, point_id, day)
+        return any(start <= day <= end for start, end in self._permits.get((vendor_id, point_id), ()))
 
 
 async def has_permit(session: AsyncSession, vendor_id: int, point_id: int, day: date) -> bool:

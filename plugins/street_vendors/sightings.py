@@ -105,6 +105,7 @@ async def record_sightings(
     ids = list({item.client_id for item in items})
     stored = {s.client_id: s for s in await session.scalars(select(Sighting).where(Sighting.client_id.in_(ids)))}
     book = await RuleBook.load(session, tz, settings)
+    await book.prime(session, vendors.values())
     outcome = Outcome()
     done: dict[str, Recorded] = {}
     order = sorted(range(len(items)), key=lambda i: items[i].observed_at)
