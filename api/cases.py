@@ -127,9 +127,12 @@ class AttachmentOut(msgspec.Struct):
     at: datetime
 
 
+_CASE_COLUMNS = tuple(field for field in CaseOut.__struct_fields__ if field not in ("overdue", "next_actions"))
+
+
 def case_out(case: Case, now: datetime | None = None) -> CaseOut:
     """The API view of a case."""
-    values = {field: getattr(case, field) for field in CaseOut.__struct_fields__ if hasattr(case, field)}
+    values = {field: getattr(case, field) for field in _CASE_COLUMNS}
     return CaseOut(
         **values, overdue=CaseService.overdue(case, now or utcnow()), next_actions=allowed_actions(case.status)
     )

@@ -15,30 +15,36 @@ FORMATS = ("json", "csv", "xlsx")
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def flat(item: Any) -> dict[str, Any]:
-    """An item (Struct, dataclass, dict) as one level of column -> value; nested values become JSON text."""
-    data = msgspec.to_builtins(item)
-    if not isinstance(data, dict):
-        return {"value": data}
-    return {k: (msgspec.json.encode(v).decode() if isinstance(v, dict | list) else v) for k, v in data.items()}
+def flat_all(items: list[Any]) -> list[dict[str, Any]]:
+    """Items (Structs, dataclasses, dicts) as one level of column -> value, in one msgspec call;
+    nested values become JSON text."""
+    out = []
+    for data in msgspec.to_builtins(items):
+        if not isinstance(data, dict):
+            data = {"value": data}
+        if any(isinstance(v, dict | list) for v in data.values()):
+            data = {k: (msgspec.json.encode(v).decode() if isinstance(v, dict | list) else v) for k, v in data.items()}
+        out.append(data)
+    return out
 
 
 async def csv_chunks(rows: AsyncIterator[dict[str, Any]], columns: list[str] | None = None) -> AsyncIterator[bytes]:
     """CSV (UTF-8 with a BOM, which Excel needs for Chinese text) in chunks of about 64 KiB."""
     buffer = io.StringIO()
-    writer: csv.DictWriter[str] | None = None
+    writer = csv.writer(buffer)
+    header: list[str] | None = columns
     buffer.write("\ufeff")
+    if header:
+        writer.writerow(header)
     async for row in rows:
-        if writer is None:
-            writer = csv.DictWriter(buffer, fieldnames=columns or list(row), extrasaction="ignore")
-            writer.writeheader()
-        writer.writerow(row)
+        if header is None:
+            header = list(row)
+            writer.writerow(header)
+        writer.writerow([row.get(column) for column in header])
         if buffer.tell() > 65536:
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()
-    if writer is None and columns:
-        csv.DictWriter(buffer, fieldnames=columns).writeheader()
     yield buffer.getvalue().encode()
 
 

@@ -16,7 +16,7 @@ from litestar.response import Stream
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.exporting import XLSX_TYPE, csv_chunks, flat, xlsx_bytes
+from core.exporting import XLSX_TYPE, csv_chunks, flat_all, xlsx_bytes
 
 T = TypeVar("T")
 
@@ -67,8 +67,9 @@ def export(
     async def rows() -> AsyncIterator[dict[str, Any]]:
         async with AsyncSession(bind) as own:
             result = await own.stream_scalars(statement.execution_options(yield_per=EXPORT_BATCH))
-            async for row in result:
-                yield flat(to_item(row))
+            async for batch in result.partitions():  # one await per batch, not per row
+                for item in flat_all([to_item(row) for row in batch]):
+                    yield item
 
     return _file(rows(), fmt, name)
 
@@ -77,18 +78,27 @@ def rows_response(rows: Iterable[Any], fmt: str, name: str) -> Response[Any]:
     """A small in-memory list of rows (dicts or Structs) as a CSV or XLSX file."""
 
     async def flat_rows() -> AsyncIterator[dict[str, Any]]:
-        for row in rows:
-            yield flat(row)
+        for row in flat_all(list(rows)):
+            yield row
 
     return _file(flat_rows(), fmt, name)
+
+
+class FileStream(Stream):
+    """A streamed file whose own media type wins over the route's (a list route's default is JSON)."""
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> Any:
+        """Keep this response's media type."""
+        kwargs["media_type"] = self.media_type
+        return super().to_asgi_response(*args, **kwargs)
 
 
 def _file(rows: AsyncIterator[dict[str, Any]], fmt: str, name: str) -> Response[Any]:
     disposition = {"Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
     if fmt == "csv":
-        return Stream(csv_chunks(rows), media_type="text/csv; charset=utf-8", headers=disposition)
+        return FileStream(csv_chunks(rows), media_type="text/csv; charset=utf-8", headers=disposition)
 
     async def workbook() -> AsyncIterator[bytes]:
         yield await xlsx_bytes(rows, name)
 
-    return Stream(workbook(), media_type=XLSX_TYPE, headers=disposition)
+    return FileStream(workbook(), media_type=XLSX_TYPE, headers=disposition)

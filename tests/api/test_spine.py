@@ -110,6 +110,8 @@ async def test_an_event_becomes_a_case_that_goes_round_the_loop_into_the_indicat
         1.0,
     )
     assert indicators["total"]["rework_rate"] == 0.0 and indicators["total"]["overdue"] == 0
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     lines = csv.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("id,number,") and case["number"] in lines[1] and len(lines) == 2
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
