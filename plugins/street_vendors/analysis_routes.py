@@ -98,13 +98,16 @@ async def get_occupancy(
 async def get_violation_trend(
     db_session: DbSession,
     settings: PlatformSettings,
+    caller: Caller,
     page: Page,
     days: Days = 30,
     until: FromQuery[datetime | None] = None,
 ) -> Any:
-    """Violations per local day of the last ``days``: total, by outcome and by ladder stage."""
+    """Violations per local day of the last ``days`` (a grid worker's: of their grids): total, by outcome
+    and by ladder stage."""
     since, end = _period(days, until)
-    return _page(await hotspots.violation_trend(db_session, since, end, settings.tz), page, "violation_trend")
+    grids = frozenset(caller.grid_ids) if caller.grid_ids is not None else None
+    return _page(await hotspots.violation_trend(db_session, since, end, settings.tz, grids), page, "violation_trend")
 
 
 @get("/repeat-offenders", summary="Repeat offenders", guards=[requires("street_vendors:read")])

@@ -219,14 +219,16 @@ async def occupancy(session: AsyncSession, book: RuleBook, now: datetime) -> lis
 
 
 async def violation_trend(
-    session: AsyncSession, since: datetime, until: datetime, tz: ZoneInfo
+    session: AsyncSession, since: datetime, until: datetime, tz: ZoneInfo, grid_ids: frozenset[int] | None = None
 ) -> list[dict[str, Any]]:
-    """Violations per local day in ``[since, until)``: total, by outcome and by ladder stage."""
-    rows = await session.execute(
-        select(Violation.observed_at, Violation.outcome, Violation.stage).where(
-            Violation.observed_at >= since, Violation.observed_at < until
-        )
+    """Violations per local day in ``[since, until)`` (of ``grid_ids`` only, when given): total, by outcome
+    and by ladder stage."""
+    query = select(Violation.observed_at, Violation.outcome, Violation.stage).where(
+        Violation.observed_at >= since, Violation.observed_at < until
     )
+    if grid_ids is not None:
+        query = query.where(Violation.grid_id.in_(sorted(grid_ids)))
+    rows = await session.execute(query)
     days: dict[date, dict[str, Any]] = {}
     for observed_at, outcome, stage in rows:
         day = observed_at.astimezone(tz).date()

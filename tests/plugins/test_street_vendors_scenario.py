@@ -356,6 +356,10 @@ async def test_a_grid_worker_sees_only_the_sightings_of_their_grids(platform: Pl
         assert (await p.client.get(f"{SV}/sightings/{theirs['id']}", headers=worker)).status_code == 404
         violations = (await p.client.get(f"{SV}/violations", headers=worker)).json()["items"]
         assert [v["grid_id"] for v in violations] == [grid]
+        trend = (await p.client.get(f"{SV}/violations/trend", headers=worker)).json()["items"]
+        assert sum(day["violations"] for day in trend) == 1
+        everyone = (await p.client.get(f"{SV}/violations/trend")).json()["items"]
+        assert sum(day["violations"] for day in everyone) == 2
         viewer = await p.headers_for("viewer")
         assert (
             await p.client.post(f"{SV}/sightings", json={**body, "client_id": "v"}, headers=viewer)
