@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from core.db import Base, Database
@@ -22,11 +22,13 @@ async def rotate_personal_data(database: Database) -> dict[str, int]:
     ``STREETBRAIN_PREVIOUS_SECRET_KEYS``); run it before dropping an old key.
     """
     counts: dict[str, int] = {}
+    async with database.engine.connect() as conn:
+        present = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
     for mapper in list(Base.registry.mappers):
         model = mapper.class_
         table = model.__table__
         columns = [c for c in table.columns if isinstance(c.type, PersonalData)]
-        if not columns:
+        if not columns or table.name not in present:  # a disabled plugin's table may not exist
             continue
         primary_key = list(table.primary_key.columns)
         done, last = 0, None

@@ -98,7 +98,7 @@ def test_errors_are_one_line_saying_what_to_fix(
 
 
 def test_an_admin_creates_a_grid_worker_and_an_api_key_and_both_work_against_the_served_api(tmp_path: Path) -> None:
-    env = {"STREETBRAIN_DATA_DIR": str(tmp_path / "var")}
+    env = {"STREETBRAIN_DATA_DIR": str(tmp_path / "var"), "STREETBRAIN_PLUGINS": "video_net"}
     assert cli("demo", cwd=tmp_path, **env).returncode == 0
     as_argument = cli("users", "create", "--username", "x", "--role", "viewer", "--password", "pw", cwd=tmp_path, **env)
     assert as_argument.returncode == 2 and "No such option" in as_argument.stderr  # never a password argument
