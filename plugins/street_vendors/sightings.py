@@ -38,6 +38,9 @@ class SightingInput:
     photo_url: str | None = None
     event_id: int | None = None
     grid_id: int | None = None
+    case_id: int | None = None
+    """The case the source event already became (a camera alert's): a violation joins it instead of
+    opening a second case for the same sighting."""
 
 
 @dataclass
@@ -172,7 +175,9 @@ async def _record_one(
     )
     session.add(violation)
     await session.flush()
-    if bus is not None:
+    if item.case_id is not None:
+        violation.event_id, violation.case_id = item.event_id, item.case_id
+    elif bus is not None:
         result = await bus.emit(
             session, violation_event(sighting, violation, verdict.point.code if verdict.point else None)
         )

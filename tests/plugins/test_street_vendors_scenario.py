@@ -155,7 +155,7 @@ class FakeVideo:
     def register_event_types(self) -> list[EventType]:
         return [
             EventType("video_net.street_vendor", "Street vendor", "city_appearance"),
-            EventType("video_net.road_occupation", "Road occupation", "city_appearance"),
+            EventType("video_net.road_occupation", "Road occupation", "city_appearance", creates_case=False),
             EventType("video_net.garbage_overflow", "Garbage overflow", "sanitation"),
         ]
 
@@ -188,8 +188,16 @@ async def test_on_event_turns_a_camera_vendor_alert_into_a_camera_sighting(platf
         )
         assert sighting["outcome"] == "outside_point" and sighting["violation"]["stage"] == "unidentified"
         assert sighting["grid_id"] == p.client.app.state.areas.grid_for(*demo.METRO_EXIT)
-        case = (await p.client.get(f"/api/v1/cases/{sighting['violation']['case_id']}")).json()
-        assert case["category"] == "street_vendor"
+        # the alert's own case is the one case of this vendor: the violation joins it
+        assert alert.case_id is not None and sighting["violation"]["case_id"] == alert.case_id
+        assert sighting["violation"]["event_id"] == alert.event_id
+        # an alert type that opens no case of its own: the violation's event opens the street_vendor case
+        road = by_event[occupied.event_id]
+        assert occupied.case_id is None and road["violation"]["event_id"] != occupied.event_id
+        case = (await p.client.get(f"/api/v1/cases/{road['violation']['case_id']}")).json()
+        assert (case["category"], case["severity"]) == ("street_vendor", "medium")
+        cases = (await p.client.get("/api/v1/cases", params={"limit": 500})).json()["items"]
+        assert [c["id"] for c in cases if c["category"] == "street_vendor"] == [case["id"]]  # no second case
 
         stored = await _event(p, alert.event_id)
         await street_vendors.on_event(stored, p.database, bus)  # delivered again: nothing new
