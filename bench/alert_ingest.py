@@ -74,6 +74,13 @@ function done(summary, latency, requests)
 end
 """
 
+AUTH_LUA = r"""
+function init(args) wrk.headers["X-API-Key"] = args[4] end
+function done(summary, latency, requests)
+  io.write(string.format("BENCH requests=%d seconds=%.3f errors=0\n", summary.requests, summary.duration / 1e6))
+end
+"""
+
 SERVER = r"""
 import sys, uvicorn, msgspec
 sys.path.insert(0, {root!r})
@@ -189,6 +196,8 @@ def main() -> None:
     key = prepare(data_dir, env)
     script = data_dir / "alerts.lua"
     script.write_text(LUA)
+    auth_script = data_dir / "auth.lua"
+    auth_script.write_text(AUTH_LUA)
     port = free_port()
     server = subprocess.Popen(
         ["taskset", "-c", "0", str(PYTHON), "-c", SERVER.format(root=str(ROOT), port=port)],
@@ -213,10 +222,14 @@ def main() -> None:
         prime(f"{base}/api/v1/video-net/alerts", key, at)
         wrk(bare, 2, args.connections, script, "warm", at, "1", key)
         wrk(alerts, 2, args.connections, script, "warm", at, "1", key)
-        single, batch, bare_rates = [], [], []
+        single, batch, bare_rates, auth_rates = [], [], [], []
         for round_ in range(args.rounds):
             rate, errors = wrk(bare, args.seconds, args.connections, script, f"b{round_}", at, "1", key)
             bare_rates.append(rate)
+            # the platform's API-key authentication alone: a device key asking for a read route gets 403
+            rate, _ = wrk(f"{base}/api/v1/video-net/alert-types", args.seconds, args.connections, auth_script,
+                          "a", at, "1", key)  # fmt: skip
+            auth_rates.append(rate)
             rate, errors = wrk(alerts, args.seconds, args.connections, script, f"s{round_}", at, "1", key)
             failed = errors
             single.append(rate)
@@ -240,6 +253,7 @@ def main() -> None:
     print(f"stored {stored:,} alerts in {incidents[0]:,} incidents ({incidents[1]:,} merged alerts counted)")
     print(f"{'what':<44}{'per second':>14}")
     print(f"{'bare endpoint, same server (requests)':<44}{bare_rate:>14,.0f}")
+    print(f"{'API-key authentication alone (requests)':<44}{statistics.median(auth_rates):>14,.0f}")
     print(f"{'raw sqlite3 INSERT + COMMIT per alert (rows)':<44}{raw:>14,.0f}")
     print(f"{'ours, one alert per POST (alerts)':<44}{ours:>14,.0f}")
     print(f"{'ours, ' + str(args.batch) + ' alerts per POST (alerts)':<44}{batched:>14,.0f}")

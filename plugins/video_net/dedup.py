@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, tuple_
+from sqlalchemy import insert, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import noload
 
@@ -147,17 +147,20 @@ async def known_snapshots(session: AsyncSession, items: Sequence[AlertIn], prefi
             raise InputError(f"{prefix(index)}snapshot", "no snapshot with this SHA-256; upload it to /snapshots first")
 
 
-async def _earlier_alerts(session: AsyncSession, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
-    if not pairs:
-        return {}
-    found: dict[tuple[int, str], Alert] = {}
+async def _earlier_alerts(
+    session: AsyncSession, pairs: set[tuple[int, str]]
+) -> dict[tuple[int, str], tuple[str, int | None]]:
+    """The (outcome, incident id) of the alerts among ``pairs`` (camera id, sender's id) stored before."""
+    found: dict[tuple[int, str], tuple[str, int | None]] = {}
     ordered = sorted(pairs)
     for start in range(0, len(ordered), 400):
         chunk = ordered[start : start + 400]
-        rows = await session.scalars(
-            select(Alert).options(noload(Alert.camera)).where(tuple_(Alert.camera_id, Alert.alert_id).in_(chunk))
+        rows = await session.execute(
+            select(Alert.camera_id, Alert.alert_id, Alert.outcome, Alert.incident_id).where(
+                tuple_(Alert.camera_id, Alert.alert_id).in_(chunk)
+            )
         )
-        found.update({(row.camera_id, row.alert_id): row for row in rows})
+        found.update({(camera_id, alert_id): (outcome, incident) for camera_id, alert_id, outcome, incident in rows})
     return found
 
 
@@ -284,15 +287,17 @@ async def ingest(
     open_incidents: dict[tuple[int, str], Incident | None] = dict(
         await _open_incidents(session, {(cameras[i.camera].id, i.type) for i in items}, min(times) - longest)
     )
-    seen: dict[tuple[int, str], Alert] = {}
+    seen: dict[tuple[int, str], tuple[str, int | None]] = {}
+    rows: list[dict[str, Any]] = []
     order = sorted(range(len(items)), key=lambda i: (items[i].occurred_at, i))
+    received = utcnow()
     for index in order:
         item = items[index]
         camera, kind = cameras[item.camera], types[item.type]
         identity = (camera.id, item.alert_id)
         first = earlier.get(identity) or seen.get(identity)
         if first is not None:
-            outcomes[index] = AlertOutcome(item.alert_id, first.outcome, first.incident_id, replay=True)
+            outcomes[index] = AlertOutcome(item.alert_id, first[0], first[1], replay=True)
             continue
         incident: Incident | None = None
         case_id: int | None = None
@@ -312,13 +317,15 @@ async def ingest(
                 incident, result = await _open_new(session, bus, camera, kind, item, push)
                 emitted.append(result)
                 open_incidents[key], outcome, case_id = incident, "new_incident", result.case_id
-        alert = Alert(
-            camera_id=camera.id, alert_id=item.alert_id, alert_type=kind.key, confidence=item.confidence,
-            occurred_at=item.occurred_at, received_at=utcnow(), outcome=outcome,
-            incident_id=incident.id if incident is not None else None, snapshot=item.snapshot,
-            payload=dict(item.payload),
-        )  # fmt: skip
-        session.add(alert)
-        seen[identity] = alert
-        outcomes[index] = AlertOutcome(item.alert_id, outcome, alert.incident_id, replay=False, case_id=case_id)
+        incident_id = incident.id if incident is not None else None
+        rows.append({
+            "camera_id": camera.id, "alert_id": item.alert_id, "alert_type": kind.key, "confidence": item.confidence,
+            "occurred_at": item.occurred_at, "received_at": received, "outcome": outcome, "incident_id": incident_id,
+            "snapshot": item.snapshot, "payload": dict(item.payload),
+        })  # fmt: skip
+        seen[identity] = (outcome, incident_id)
+        outcomes[index] = AlertOutcome(item.alert_id, outcome, incident_id, replay=False, case_id=case_id)
+    if rows:  # one executemany through the Core: alerts need no ORM identity
+        await session.flush()
+        await session.execute(insert(Alert), rows)
     return IngestResult([o for o in outcomes if o is not None], emitted)
