@@ -84,6 +84,8 @@ end
 SERVER = r"""
 import sys, uvicorn, msgspec
 sys.path.insert(0, {root!r})
+if {switch!r}:
+    sys.setswitchinterval({switch!r})
 from litestar import post
 from api.app import create_app
 from core.config import load_settings
@@ -186,6 +188,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--switch-interval", type=float, default=0.0,
+                        help="sys.setswitchinterval in the server (0: Python's default, 5 ms)")  # fmt: skip
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -199,8 +203,9 @@ def main() -> None:
     auth_script = data_dir / "auth.lua"
     auth_script.write_text(AUTH_LUA)
     port = free_port()
+    source = SERVER.format(root=str(ROOT), port=port, switch=args.switch_interval)
     server = subprocess.Popen(
-        ["taskset", "-c", "0", str(PYTHON), "-c", SERVER.format(root=str(ROOT), port=port)],
+        ["taskset", "-c", "0", str(PYTHON), "-c", source],
         env=env, stdout=subprocess.DEVNULL, stderr=(data_dir / "server.log").open("w"),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from core.db import Database, utcnow
 from core.errors import InputError
 from core.events import EmitResult, EventBus
@@ -78,14 +80,25 @@ class AlertWriter:
                 group.append(pending)
                 size += len(pending.items)
             try:
-                await self._write(group)
+                await self._write_retrying(group)
             except Exception as exc:  # a bug must not stop the writer: fail the requests, keep serving
                 log.exception("video_net_writer_failed")
                 for pending in group:
                     if not pending.future.done():
                         pending.future.set_exception(exc)
 
-    async def _write(self, group: list[_Pending]) -> None:
+    async def _write_retrying(self, group: list[_Pending]) -> None:
+        """Write the group; a SQLite write lock held too long by another writer of the process (event
+        delivery, a job) rolls the group back and it is tried again, up to three times."""
+        for attempt in range(3):
+            try:
+                await self._write(group, last_try=attempt == 2)
+                return
+            except OperationalError:
+                group = [pending for pending in group if not pending.future.done()]
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _write(self, group: list[_Pending], last_try: bool = True) -> None:
         emitted: list[EmitResult] = []
         answers: list[tuple[_Pending, list[AlertOutcome]]] = []
         try:
@@ -109,6 +122,13 @@ class AlertWriter:
                     for pending in good:
                         answers.append((pending, result.outcomes[start : start + len(pending.items)]))
                         start += len(pending.items)
+        except OperationalError as exc:
+            if not last_try:
+                raise
+            for pending in group:
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
+            return
         except Exception as exc:
             waiting = [pending for pending in group if not pending.future.done()]
             if len(waiting) <= 1:
