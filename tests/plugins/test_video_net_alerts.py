@@ -182,3 +182,14 @@ async def test_an_alert_storm_makes_exactly_the_expected_incidents_and_cases(vn:
     assert [a.status_code for a in replayed] == [200] * 10
     assert all(r["replay"] for a in replayed for r in a.json()["results"])
     assert await count(vn, Alert) == 10_000 and await count(vn, Case) == expected_incidents
+
+
+async def test_a_bad_request_among_concurrent_ones_fails_alone(vn: Platform) -> None:
+    await register(vn, 1, 2)
+    device = await vn.api_key_headers("video_net:ingest")
+    now = utcnow()
+    bodies = [alert(1, f"ok{k}", now) for k in range(10)] + [alert(99, "bad", now)] + [alert(2, "ok", now)]
+    answers = await asyncio.gather(*(vn.client.post(ALERTS, json=body, headers=device) for body in bodies))
+    assert [a.status_code for a in answers] == [201] * 10 + [422, 201]
+    assert "camera" in answers[10].text
+    assert await count(vn, Alert) == 11 and await count(vn, Incident) == 2
