@@ -195,7 +195,7 @@ async def _open_incidents(
         select(Incident)
         .options(noload(Incident.camera))
         .where(Incident.status == "open", Incident.last_seen_at >= since)
-        .where(Incident.camera_id.in_(sorted({camera_id for camera_id, _ in keys})))
+        .where(tuple_(Incident.camera_id, Incident.alert_type).in_(sorted(keys)))
         .order_by(Incident.last_seen_at, Incident.id)
     )
     for incident in rows:
