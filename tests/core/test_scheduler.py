@@ -54,14 +54,14 @@ async def runs_of(database: Database, job_id: str) -> list[JobRun]:
 
 
 async def test_a_scheduled_tick_runs_once_and_is_recorded_with_its_time(platform: PlatformFactory) -> None:
-    async with platform(plugins="video_net") as p:
+    async with platform(plugins="none") as p:
         scheduler = p.client.app.state.scheduler
         due = utcnow().replace(microsecond=0)
-        first = await scheduler.run("video_net:mark_offline", trigger="schedule", scheduled_at=due)
-        again = await scheduler.run("video_net:mark_offline", trigger="schedule", scheduled_at=due)
-        manual = [await scheduler.run("video_net:mark_offline") for _ in range(2)]
-        runs = await runs_of(p.database, "video_net:mark_offline")
-    assert first is not None and first.status == "succeeded" and first.summary == {"marked_offline": 0}
+        first = await scheduler.run("core:escalate_overdue", trigger="schedule", scheduled_at=due)
+        again = await scheduler.run("core:escalate_overdue", trigger="schedule", scheduled_at=due)
+        manual = [await scheduler.run("core:escalate_overdue") for _ in range(2)]
+        runs = await runs_of(p.database, "core:escalate_overdue")
+    assert first is not None and first.status == "succeeded" and first.summary == {"escalated": 0}
     assert again is None
     assert all(run is not None for run in manual)
     assert [(r.trigger, r.scheduled_at) for r in runs] == [("schedule", due), ("manual", None), ("manual", None)]
@@ -87,10 +87,12 @@ async def test_jobs_api_lists_runs_pauses_and_resumes(platform: PlatformFactory)
         after_resume = (await p.client.get("/api/v1/jobs/video_net:mark_offline/runs")).json()
         unknown = await p.client.post("/api/v1/jobs/nope:nothing/run")
         viewer = await p.client.post("/api/v1/jobs/video_net:mark_offline/run", headers=await p.headers_for("viewer"))
-    assert {job["id"] for job in jobs if not job["id"].startswith("core:")} == {
+    assert {job["id"] for job in jobs} >= {
         "video_net:mark_offline",
         "waste_sorting:daily_summary",
+        "core:escalate_overdue",
     }
+    assert {job["id"].split(":")[0] for job in jobs} == {"core", "video_net", "waste_sorting"}
     assert all(job["next_run_at"] for job in jobs)
     assert started.status_code == 202
     assert runs["items"][0]["status"] == "succeeded" and runs["items"][0]["trigger"] == "manual"
