@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import select
 
+from api.auth import API_KEY_CACHE
 from core.db import utcnow
 from core.errors import InputError
 from core.pagination import OffsetPagination, paginate
@@ -188,6 +189,8 @@ async def revoke_api_key(db_session: DbSession, key_id: FromPath[int]) -> ApiKey
     key = await one_or_404(db_session, ApiKey, "API key", id=key_id)
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+    await db_session.commit()
+    API_KEY_CACHE.clear()  # this process forgets it now; others within the cache's lifetime
     return key_out(key)
 
 

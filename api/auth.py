@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import time
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -25,6 +27,43 @@ from core.security.principal import Principal
 from core.security.tokens import TokenError, issue, verify
 from core.web import Caller, DbSession
 
+
+class ApiKeyCache:
+    """Recently verified API keys, so that a device's every request does not cost a database round trip.
+
+    An entry lives ``ttl`` seconds: a key revoked through another process stops working within that
+    time; a revocation through this process clears the cache at once. Keys are held by their hash.
+    """
+
+    def __init__(self, ttl: float = 10.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    @staticmethod
+    def _key(api_key: str) -> str:
+        return hashlib.sha256(api_key.encode()).hexdigest()
+
+    def get(self, api_key: str) -> Principal | None:
+        """The cached principal of a key verified less than ``ttl`` seconds ago."""
+        entry = self._entries.get(self._key(api_key))
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, api_key: str, principal: Principal) -> None:
+        """Remember a verified key."""
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[self._key(api_key)] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        """Forget every key (after a revocation)."""
+        self._entries.clear()
+
+
+API_KEY_CACHE = ApiKeyCache()
+
 PUBLIC_PATHS = ["^/health$", "^/schema", "^/api/v1/auth/token$", "^/api/v1/auth/refresh$"]
 BAD_CREDENTIALS = "invalid username or password"
 
@@ -32,12 +71,17 @@ BAD_CREDENTIALS = "invalid username or password"
 async def resolve_caller(state: State, authorization: str | None, api_key: str | None) -> Principal:
     """The principal behind a bearer token or an API key; 401 with what to send otherwise."""
     authorizer: Authorizer = state.authorizer
+    if api_key:
+        cached = API_KEY_CACHE.get(api_key)
+        if cached is not None:
+            return cached
     async with state.database.sessionmaker() as session:
         if api_key:
             principal = await api_key_principal(session, api_key, authorizer)
             await session.commit()  # its last-used time
             if principal is None:
                 raise NotAuthorizedException("invalid or revoked API key")
+            API_KEY_CACHE.put(api_key, principal)
             return principal
         if authorization and authorization[:7].lower() == "bearer ":
             try:
