@@ -16,6 +16,7 @@ from core.citybrain.simulator.server import SimulatorServer
 from core.config import Settings
 from core.db import Database
 from core.plugins import PluginManager, load_plugins
+from core.security.setup import set_up_security
 from tests.conftest import migrate
 
 SIZES = {"cameras": 240, "households": 120, "market_licenses": 80, "grids": 24}
@@ -76,6 +77,7 @@ async def street(
     """The platform on SQLite and on PostgreSQL, migrated, with a City Brain service for the simulator."""
     settings = make_settings(database_url=database_url, **citybrain_overrides(simulator.url))
     plugins = load_plugins(settings)
+    set_up_security(settings, plugins.ok_plugins())  # plugin sources write encrypted personal data
     database = Database(settings.database_url, **({} if settings.is_sqlite else {"poolclass": NullPool}))
     await migrate(settings, plugins, database)
     service = CityBrainService(settings, database, plugins.ok_plugins())
