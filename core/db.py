@@ -1,7 +1,8 @@
 """Storage: the declarative Base every model shares, and the async engine and sessions.
 
-SQLite (the embedded default) runs with WAL, ``synchronous=NORMAL``, foreign keys on and a
-busy timeout; PostgreSQL goes through asyncpg. Plugin tables are named ``<plugin>_<name>``.
+SQLite (the embedded default) runs with WAL, ``synchronous=NORMAL``, foreign keys on, a busy
+timeout, a 16 MiB page cache and a checkpoint every 4,000 WAL pages; PostgreSQL goes through
+asyncpg. Plugin tables are named ``<plugin>_<name>``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_CACHE_KIB = 16 * 1024
+SQLITE_WAL_AUTOCHECKPOINT_PAGES = 4000
+SQLITE_JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -77,6 +81,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    # A page cache of up to 16 MiB per connection (SQLite's default is 2 MiB), taken only as pages
+    # are read: a batch of upserts into a table of ~100k rows touches more index pages than 2 MiB
+    # hold, and each one evicted is read again from the OS.
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    # Checkpoint when the WAL reaches 4,000 pages (16 MiB with 4 KiB pages) instead of 1,000: each
+    # checkpoint copies the changed pages into the database file and syncs both files, so a steady
+    # writer pays for those syncs four times less often. Guarantees stay those of WAL with
+    # synchronous=NORMAL: every commit is atomic and survives a crash of the process; on a power
+    # loss the commits after the last sync may roll back (as before, now up to 16 MiB of them
+    # rather than 4). A transaction that grew the WAL past 64 MiB leaves it cut back to that.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_AUTOCHECKPOINT_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={SQLITE_JOURNAL_SIZE_LIMIT_BYTES}")
     cursor.close()
 
 

@@ -1,4 +1,7 @@
-"""Sync over real HTTP against the simulator, on SQLite and PostgreSQL: faults, quarantine, watermark, resume."""
+"""Sync over real HTTP against the simulator, on SQLite and PostgreSQL: faults, quarantine, watermark, resume.
+
+Also the SQLite settings the sync's batches of upserts rely on.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from sqlalchemy import select
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
 from core.citybrain.simulator.server import SimulatorServer
 from core.config import env_name
+from core.db import SQLITE_CACHE_KIB, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_WAL_AUTOCHECKPOINT_PAGES
 from plugins.video_net.citybrain import camera_values
 from plugins.video_net.models import Camera
 from tests.core.citybrain.conftest import FAULTS_20_PERCENT, Street
@@ -160,3 +164,14 @@ async def test_a_failed_sync_is_recorded_and_the_next_run_goes_on(street: Street
     simulator.set_faults(error_rate=0.0)
     result = await street.service.sync("cameras")
     assert result.upserted == len(simulator.state.datasets["cameras"].records)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_connections_have_a_larger_page_cache_and_fewer_checkpoints(street: Street) -> None:
+    """core/db.py sets them for every SQLite connection; the sync's batches of upserts rely on them."""
+    async with street.database.engine.connect() as connection:
+        values = [
+            (await connection.exec_driver_sql(f"PRAGMA {name}")).scalar_one()
+            for name in ("cache_size", "wal_autocheckpoint", "journal_size_limit")
+        ]
+    assert values == [-SQLITE_CACHE_KIB, SQLITE_WAL_AUTOCHECKPOINT_PAGES, SQLITE_JOURNAL_SIZE_LIMIT_BYTES]
