@@ -18,13 +18,15 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, UniqueConstraint, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.citybrain.client import CityBrainClient, CityBrainError, DatasetPage
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
@@ -204,35 +206,44 @@ def _updated_at(record: Mapping[str, Any]) -> datetime:
 def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[Any]) -> PreparedPage:
     """Map, check and de-duplicate one page's records."""
     page = PreparedPage()
-    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    bad = page.bad
+    by_key: dict[Any, dict[str, Any]] = {}
     natural_key = source.natural_key
+    single = natural_key[0] if len(natural_key) == 1 else None
+    map_record, validate, problem = source.map_record, source.validate, checker.problem
+    newest: datetime | None = None
     for record in items:
         try:
             if not isinstance(record, dict):
                 raise TypeError(f"expected a JSON object, got {type(record).__name__}")
             moment = _updated_at(record)
-            values = dict(source.map_record(record))
-            reason = checker.problem(values)
-            if reason is None and source.validate is not None:
-                reason = source.validate(values)
+            values = dict(map_record(record))
+            reason = problem(values)
+            if reason is None and validate is not None:
+                reason = validate(values)
             if reason is not None:
                 raise ValueError(reason)
-            key = tuple(values[name] for name in natural_key)
+            key = values[single] if single is not None else tuple([values[name] for name in natural_key])
         except SyncConfigError:
             raise
         except KeyError as exc:
-            page.bad[record_hash(record)] = (_kept(source, record), f"{exc.args[0] if exc.args else exc}: missing")
+            bad[record_hash(record)] = (_kept(source, record), f"{exc.args[0] if exc.args else exc}: missing")
             continue
         except (ValueError, TypeError, AttributeError) as exc:
-            page.bad[record_hash(record)] = (_kept(source, record), str(exc) or type(exc).__name__)
+            bad[record_hash(record)] = (_kept(source, record), str(exc) or type(exc).__name__)
             continue
         if key in by_key:
             page.duplicates += 1
         by_key[key] = values
-        if page.newest is None or moment > page.newest:
-            page.newest = moment
+        if newest is None or moment > newest:
+            newest = moment
+    page.newest = newest
     # In key order: the B-tree of the natural key takes a sorted batch several times faster.
-    page.rows = [by_key[key] for key in sorted(by_key, key=_sort_key)]
+    try:
+        keys = sorted(by_key)
+    except TypeError:  # keys of mixed types (or None): order them by their text
+        keys = sorted(by_key, key=_sort_key)
+    page.rows = [by_key[key] for key in keys]
     return page
 
 
@@ -243,12 +254,29 @@ def _kept(source: CityBrainSource, record: Any) -> Any:
     return dict(source.redact(record))
 
 
-def _sort_key(key: tuple[Any, ...]) -> tuple[str, ...]:
-    return tuple(str(part) for part in key)
+def _sort_key(key: Any) -> tuple[str, ...]:
+    return tuple(str(part) for part in key) if isinstance(key, tuple) else (str(key),)
 
 
 def _insert(dialect: str, table: Table) -> Any:
     return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+def _upsert_statement(
+    dialect: str, source: CityBrainSource, table: Table, columns: tuple[str, ...], names: tuple[str, ...] = ()
+) -> Any:
+    """``INSERT .. ON CONFLICT (natural key) DO UPDATE`` of ``columns`` (``DO NOTHING`` with nothing to update).
+
+    With ``names`` the values are bind parameters of those names (for a compiled ``executemany``).
+    """
+    statement = _insert(dialect, table)
+    if names:
+        statement = statement.values({name: bindparam(name) for name in names})
+    update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
+    set_ = {name: statement.excluded[name] for name in update_columns if name in columns}
+    if set_:
+        return statement.on_conflict_do_update(index_elements=list(source.natural_key), set_=set_)
+    return statement.on_conflict_do_nothing(index_elements=list(source.natural_key))
 
 
 @dataclass(frozen=True)
@@ -257,7 +285,7 @@ class _Upsert:
 
     sql: str
     order: tuple[str, ...]
-    defaults: tuple[tuple[str, Any], ...]
+    defaults: dict[str, Callable[[], Any]]
     processors: tuple[Callable[[Any], Any] | None, ...]
 
 
@@ -283,24 +311,18 @@ def _compile_upsert(
         else:
             return None
     names = (*columns, *defaults)
-    statement = _insert(dialect.name, table).values({name: bindparam(name) for name in names})
-    update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
-    if update_columns:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(source.natural_key),
-            set_={name: statement.excluded[name] for name in update_columns if name in columns},
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(source.natural_key))
+    statement = _upsert_statement(dialect.name, source, table, columns, names)
     compiled = statement.compile(dialect=dialect)
     order = tuple(compiled.positiontup or ())
     if not order or set(order) != set(names):
         return None
     processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in order)
-    return _Upsert(str(compiled), order, tuple(defaults.items()), processors)
+    return _Upsert(str(compiled), order, defaults, processors)
 
 
-async def upsert_rows(session: AsyncSession, source: CityBrainSource, rows: list[dict[str, Any]]) -> None:
+async def upsert_rows(
+    session: AsyncSession | AsyncConnection, source: CityBrainSource, rows: list[dict[str, Any]]
+) -> None:
     """Insert or update ``rows`` of ``source``'s model on its natural key, one ``executemany`` per column set.
 
     The statement is compiled once per column set and sent to the driver directly; column
@@ -309,45 +331,46 @@ async def upsert_rows(session: AsyncSession, source: CityBrainSource, rows: list
     if not rows:
         return
     table = _table(source)
-    connection = await session.connection()
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
     dialect = connection.dialect
+    column_sets = set(map(tuple, rows))  # one set of columns in nearly every batch: check it in C
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
+    if len(column_sets) == 1:
+        groups[column_sets.pop()] = rows
+    else:
+        for row in rows:
+            groups.setdefault(tuple(row), []).append(row)
     for columns, group in groups.items():
         cache_key = (dialect.name, table.name, source.natural_key, columns)
         if cache_key not in _UPSERTS:
             _UPSERTS[cache_key] = _compile_upsert(dialect, source, table, columns)
         upsert = _UPSERTS[cache_key]
         if upsert is None:
-            statement = _insert(dialect.name, table)
-            update_columns = source.update_columns or tuple(c for c in columns if c not in source.natural_key)
-            statement = statement.on_conflict_do_update(
-                index_elements=list(source.natural_key),
-                set_={name: statement.excluded[name] for name in update_columns if name in columns},
-            )
-            await session.execute(statement, group)
+            await connection.execute(_upsert_statement(dialect.name, source, table, columns), group)
             continue
-        constants = {name: make() for name, make in upsert.defaults}
-        getters: list[tuple[str | None, Any, Callable[[Any], Any] | None]] = []
-        for name, process in zip(upsert.order, upsert.processors, strict=True):
-            if name in constants:
-                value = constants[name] if process is None else process(constants[name])
-                getters.append((None, value, None))
-            else:
-                getters.append((name, None, process))
-        params = [
-            tuple(
-                fixed if name is None else (row[name] if process is None else process(row[name]))
-                for name, fixed, process in getters
-            )
-            for row in group
-        ]
-        await connection.exec_driver_sql(upsert.sql, params)
+        await connection.exec_driver_sql(upsert.sql, _parameters(upsert, group))
+
+
+def _parameters(upsert: _Upsert, group: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The driver parameters of ``group`` in the statement's order; the defaults are evaluated once.
+
+    Built column by column (``map`` and ``zip`` run in C), each bind processor applied to its
+    column only: several times faster than a generator per row.
+    """
+    columns: list[Iterable[Any]] = []
+    for name, process in zip(upsert.order, upsert.processors, strict=True):
+        make = upsert.defaults.get(name)
+        if make is not None:
+            value = make()
+            columns.append(repeat(value if process is None else process(value), len(group)))
+        else:
+            values = map(itemgetter(name), group)
+            columns.append(values if process is None else map(process, values))
+    return list(zip(*columns, strict=True))
 
 
 async def quarantine(
-    session: AsyncSession, dataset: str, run_id: int | None, bad: Mapping[str, tuple[Any, str]]
+    session: AsyncSession | AsyncConnection, dataset: str, run_id: int | None, bad: Mapping[str, tuple[Any, str]]
 ) -> None:
     """Store invalid records with their reason; a record seen before only gets its count and time bumped."""
     if not bad:
@@ -369,8 +392,9 @@ async def quarantine(
                 "seen_count": 1,
             }
         )
-    table = QuarantinedRecord.__table__
-    statement = _insert(session.get_bind().dialect.name, table)  # type: ignore[arg-type]
+    table = cast(Table, QuarantinedRecord.__table__)
+    connection = await session.connection() if isinstance(session, AsyncSession) else session
+    statement = _insert(connection.dialect.name, table)
     statement = statement.on_conflict_do_update(
         index_elements=["dataset", "record_hash"],
         set_={
@@ -380,7 +404,7 @@ async def quarantine(
             "seen_count": table.c.seen_count + 1,
         },
     )
-    await session.execute(statement, rows)
+    await connection.execute(statement, rows)
 
 
 # -- a run -----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Sync over real HTTP against the simulator, on SQLite and PostgreSQL: faults, quarantine, watermark, resume.
 
-Also the SQLite settings the sync's batches of upserts rely on.
+Also the pieces that make it fast: the page checks, the upsert's parameters, the SQLite settings.
 """
 
 from __future__ import annotations
@@ -15,10 +15,15 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
+from sqlalchemy.engine import Dialect
 
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
 from core.citybrain.simulator.server import SimulatorServer
+from core.citybrain.sync import RecordChecker, _compile_upsert, _parameters, prepare_page
 from core.config import env_name
+from core.contracts import CityBrainSource
 from core.db import SQLITE_CACHE_KIB, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_WAL_AUTOCHECKPOINT_PAGES
 from plugins.video_net.citybrain import camera_values
 from plugins.video_net.models import Camera
@@ -164,6 +169,54 @@ async def test_a_failed_sync_is_recorded_and_the_next_run_goes_on(street: Street
     simulator.set_faults(error_rate=0.0)
     result = await street.service.sync("cameras")
     assert result.upserted == len(simulator.state.datasets["cameras"].records)
+
+
+def camera_source() -> CityBrainSource:
+    return CityBrainSource(dataset="cameras", natural_key=("code",), model=Camera, map_record=camera_values)
+
+
+def camera_record(code: str, name: str = "camera", updated_at: str = "2026-11-01T08:00:00Z") -> dict[str, Any]:
+    return {"id": code, "name": name, "owner": "community", "lon": 120.27, "lat": 30.22, "updated_at": updated_at}
+
+
+def test_a_page_is_checked_de_duplicated_and_sorted_by_key() -> None:
+    source = camera_source()
+    records = [
+        camera_record("33010952134000000003", updated_at="2026-11-01T08:00:03Z"),
+        camera_record("33010952134000000001", name="first", updated_at="2026-11-01T08:00:09Z"),
+        {**camera_record("33010952134000000002"), "lat": 91.0},
+        camera_record("33010952134000000001", name="again"),
+        ["not", "an", "object"],
+    ]
+
+    page = prepare_page(source, RecordChecker(source), records)
+
+    assert [(row["code"], row["name"]) for row in page.rows] == [
+        ("33010952134000000001", "again"),  # the last of the duplicates wins
+        ("33010952134000000003", "camera"),
+    ]
+    assert page.duplicates == 1 and page.newest is not None and page.newest.isoformat() == "2026-11-01T08:00:09+00:00"
+    assert sorted(reason for _record, reason in page.bad.values()) == [
+        "expected a JSON object, got list",
+        "lat: 91.0 is outside -90..90",
+    ]
+
+
+@pytest.mark.parametrize("dialect", [SQLiteDialect_aiosqlite(), PGDialect_asyncpg()], ids=["sqlite", "postgresql"])
+def test_upsert_parameters_are_in_the_statement_order_with_each_default_evaluated_once(dialect: Dialect) -> None:
+    source = camera_source()
+    rows = [camera_values(camera_record(f"3301095213400000000{i}", name=f"camera {i}")) for i in range(3)]
+    upsert = _compile_upsert(dialect, source, Camera.__table__, tuple(rows[0]))
+    assert upsert is not None
+
+    params = _parameters(upsert, rows)
+
+    assert len(params) == len(rows)
+    for row, values in zip(rows, params, strict=True):
+        by_name = dict(zip(upsert.order, values, strict=True))
+        assert {name: by_name[name] for name in row} == row  # floats stay floats, text stays text
+        assert by_name["status"] == "unknown" and by_name["enabled"] in (True, 1)
+    assert len({values[upsert.order.index("created_at")] for values in params}) == 1  # once per batch
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
