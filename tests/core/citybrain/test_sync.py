@@ -1,6 +1,7 @@
 """Sync over real HTTP against the simulator, on SQLite and PostgreSQL: faults, quarantine, watermark, resume.
 
-Also the pieces that make it fast: the page checks, the upsert's parameters, the SQLite settings.
+Also how a run stores its pages (each in one transaction, the next one checked meanwhile) and the
+pieces that make it fast (the page checks, the upsert's parameters, the SQLite settings).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
 
+from core.citybrain import sync as sync_module
+from core.citybrain.client import CityBrainError
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
 from core.citybrain.simulator.server import SimulatorServer
 from core.citybrain.sync import RecordChecker, _compile_upsert, _parameters, prepare_page
@@ -169,6 +172,69 @@ async def test_a_failed_sync_is_recorded_and_the_next_run_goes_on(street: Street
     simulator.set_faults(error_rate=0.0)
     result = await street.service.sync("cameras")
     assert result.upserted == len(simulator.state.datasets["cameras"].records)
+
+
+async def test_a_sync_that_fails_midway_keeps_the_pages_it_stored_and_the_next_run_finishes(
+    street: Street, simulator: SimulatorServer
+) -> None:
+    good, _bad = simulator.state.expected("cameras")
+    stored_pages: list[int] = []
+
+    def progress(records: int, _total: int | None) -> None:
+        stored_pages.append(records)
+        if len(stored_pages) == 3:  # City Brain goes down while later pages are fetched and written
+            simulator.set_faults(error_rate=1.0)
+
+    with pytest.raises(CityBrainError, match="HTTP 50"):
+        await street.service.sync("cameras", progress=progress)
+
+    async with street.database.session() as session:
+        state = await session.get(SyncState, "cameras")
+        (run,) = (await session.scalars(select(SyncRun))).all()
+    pages = len(simulator.state.datasets["cameras"].records) // street.settings.citybrain_page_size
+    assert run.status == "failed" and 3 <= run.pages < pages
+    assert run.pages == len(stored_pages)  # a page that was being written when the fetch failed is counted
+    assert state is not None and state.cursor is not None and state.updated_since is None
+    assert len(await cameras_in_db(street)) == run.upserted == sum(stored_pages)
+
+    simulator.set_faults(error_rate=0.0)
+    resumed = await street.service.sync("cameras")
+
+    assert resumed.resumed and resumed.fetched == len(good) - run.fetched
+    assert await cameras_in_db(street) == {code: camera_values(record) for code, record in good.items()}
+
+
+async def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(
+    street: Street, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, _bad = simulator.state.expected("cameras")
+    quarantine, calls = sync_module.quarantine, 0
+
+    async def failing_quarantine(*args: Any) -> None:  # runs after the page's upsert, in its transaction
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("disk full")
+        await quarantine(*args)
+
+    monkeypatch.setattr(sync_module, "quarantine", failing_quarantine)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await street.service.sync("cameras")
+
+    async with street.database.session() as session:
+        state = await session.get(SyncState, "cameras")
+        (run,) = (await session.scalars(select(SyncRun))).all()
+    page_size = street.settings.citybrain_page_size
+    assert (run.status, run.pages, run.upserted) == ("failed", 2, 2 * page_size)
+    assert len(await cameras_in_db(street)) == 2 * page_size  # the third page's upsert was rolled back
+    assert state is not None and state.cursor == simulator.state.requests[2]["cursor"]  # where page 3 begins
+
+    monkeypatch.setattr(sync_module, "quarantine", quarantine)
+    requests_before = len(simulator.state.requests)
+    resumed = await street.service.sync("cameras")
+
+    assert resumed.resumed and simulator.state.requests[requests_before]["cursor"] == state.cursor
+    assert await cameras_in_db(street) == {code: camera_values(record) for code, record in good.items()}
 
 
 def camera_source() -> CityBrainSource:
