@@ -44,9 +44,7 @@ def cli(data_dir: Path, *args: str) -> str:
     """Run the streetbrain command against ``data_dir`` and return its output."""
     env = {**os.environ, "STREETBRAIN_DATA_DIR": str(data_dir), "STREETBRAIN_PLUGINS": "waste_sorting",
            "STREETBRAIN_LOG_LEVEL": "WARNING"}  # fmt: skip
-    return subprocess.run(
-        [STREETBRAIN, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    ).stdout
+    return subprocess.run([STREETBRAIN, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def prepare(data_dir: Path, households: int) -> None:
