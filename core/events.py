@@ -26,6 +26,7 @@ from core.db import Base, Database, utcnow
 from core.errors import InputError
 from core.logs import get_logger
 from core.plugins import PluginManager
+from core.retries import record_attempt
 
 log = get_logger(__name__)
 
@@ -255,15 +256,10 @@ class EventBus:
                 dedup_key=record.dedup_key, grid_id=record.grid_id, id=record.id,
             )  # fmt: skip
             took = await self.plugins.acall_checked("on_event", event=event, database=self.database, events=self)
-            async with self.database.session() as session:
-                stored = await session.get(EventRecord, record.id)
-                if stored is None:
-                    continue
-                stored.hook_attempts += 1
-                if took or stored.hook_attempts >= MAX_HOOK_ATTEMPTS:
-                    stored.hooks_done_at = utcnow()
-                    if not took:
-                        log.error("event_hooks_given_up", event_id=record.id, attempts=stored.hook_attempts)
+            if await record_attempt(
+                self.database, EventRecord, record.id, took, "hook_attempts", "hooks_done_at", MAX_HOOK_ATTEMPTS
+            ):
+                log.error("event_hooks_given_up", event_id=record.id, attempts=MAX_HOOK_ATTEMPTS)
             done, failed = done + took, failed + (not took)
         return {"delivered": done, "failed": failed}
 

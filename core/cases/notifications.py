@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from core.cases.models import Notification
-from core.db import Database, utcnow
+from core.db import Database
 from core.logs import get_logger
 from core.plugins import PluginManager
+from core.retries import record_attempt
 
 log = get_logger(__name__)
 
@@ -38,12 +39,8 @@ class NotificationChannels:
             ok = await self.plugins.acall_checked(
                 "deliver_notification", notification=notification, database=self.database
             )
-            async with self.database.session() as session:
-                stored = await session.get(Notification, notification.id)
-                if stored is None:
-                    continue
-                stored.channel_attempts += 1
-                if ok or stored.channel_attempts >= MAX_ATTEMPTS:
-                    stored.channels_done_at = utcnow()
+            await record_attempt(
+                self.database, Notification, notification.id, ok, "channel_attempts", "channels_done_at", MAX_ATTEMPTS
+            )
             delivered, failed = delivered + ok, failed + (not ok)
         return {"delivered": delivered, "failed": failed}
