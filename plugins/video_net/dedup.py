@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select, text, tuple_
+from sqlalchemy import and_, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import noload
 
@@ -154,10 +154,14 @@ async def _earlier_alerts(
     found: dict[tuple[int, str], tuple[str, int | None]] = {}
     ordered = sorted(pairs)
     for start in range(0, len(ordered), 400):
-        chunk = ordered[start : start + 400]
+        by_camera: dict[int, list[str]] = {}
+        for camera_id, alert_id in ordered[start : start + 400]:
+            by_camera.setdefault(camera_id, []).append(alert_id)
+        # One (camera = ? AND alert_id IN (...)) term per camera, each a search of the unique index:
+        # SQLite 3.40 answers a row-value IN ((camera, alert id), ...) by scanning the whole table.
         rows = await session.execute(
             select(Alert.camera_id, Alert.alert_id, Alert.outcome, Alert.incident_id).where(
-                tuple_(Alert.camera_id, Alert.alert_id).in_(chunk)
+                or_(*(and_(Alert.camera_id == camera, Alert.alert_id.in_(ids)) for camera, ids in by_camera.items()))
             )
         )
         found.update({(camera_id, alert_id): (outcome, incident) for camera_id, alert_id, outcome, incident in rows})
@@ -195,7 +199,11 @@ async def _open_incidents(
         select(Incident)
         .options(noload(Incident.camera))
         .where(Incident.status == "open", Incident.last_seen_at >= since)
-        .where(tuple_(Incident.camera_id, Incident.alert_type).in_(sorted(keys)))
+        # camera IN x type IN: searches of the dedup index (a row-value IN scans it on SQLite); the
+        # pairs not asked for are dropped below
+        .where(
+            Incident.camera_id.in_(sorted({c for c, _ in keys})), Incident.alert_type.in_(sorted({t for _, t in keys}))
+        )
         .order_by(Incident.last_seen_at, Incident.id)
     )
     for incident in rows:

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from core.cases.models import Case
 from core.citybrain.models import OutboxItem
@@ -193,3 +193,34 @@ async def test_a_bad_request_among_concurrent_ones_fails_alone(vn: Platform) -> 
     assert [a.status_code for a in answers] == [201] * 10 + [422, 201]
     assert "camera" in answers[10].text
     assert await count(vn, Alert) == 11 and await count(vn, Incident) == 2
+
+
+async def test_dedup_queries_search_indexes_instead_of_scanning_the_tables(
+    platform: Callable[..., AbstractAsyncContextManager[Platform]],
+) -> None:
+    """Every statement of an ingest that reads alerts or incidents searches an index (SQLite's plan says
+    SEARCH): a scan would make each request cost more as the tables grow."""
+    async with platform(plugins="video_net") as p:
+        await register(p, 1, 2, 3)
+        device = await p.api_key_headers("video_net:ingest")
+        t0 = utcnow() - timedelta(minutes=30)
+        await p.client.post(ALERTS, json=[alert(n % 3 + 1, f"old{n}", t0) for n in range(30)], headers=device)
+        statements: list[tuple[str, Any]] = []
+
+        def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append((statement, parameters))
+
+        event.listen(p.database.engine.sync_engine, "before_cursor_execute", remember)
+        batch = [alert(1, "new1", t0), alert(2, "old4", t0), alert(3, "new2", t0, kind="illegal_parking")]
+        answer = await p.client.post(ALERTS, json=batch, headers=device)
+        event.remove(p.database.engine.sync_engine, "before_cursor_execute", remember)
+        plans = []
+        async with p.database.engine.connect() as conn:
+            for statement, parameters in statements:
+                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+                plans += [row[-1] for row in rows]
+    assert answer.status_code == 201, answer.text
+    read = [plan for plan in plans if "video_net_alerts" in plan or "video_net_incidents" in plan]
+    assert len(read) >= 2, plans  # the replay check and the open incidents at least
+    assert all(plan.startswith("SEARCH") for plan in read), read
