@@ -33,7 +33,7 @@ from api.errors import EXCEPTION_HANDLERS
 from api.events import EVENT_ROUTES
 from api.health import health
 from api.jobs import JOB_ROUTES
-from api.middleware import request_id_middleware, security_headers_middleware
+from api.middleware import request_context_middleware
 from api.reports import list_reports, run_report
 from core.areas.index import LiveAreaIndex
 from core.cases.notifications import NotificationChannels
@@ -79,6 +79,11 @@ def provide_page(
 ) -> PageParams:
     """The ``limit``, ``offset`` and ``format`` of a list request."""
     return PageParams(limit=limit, offset=offset, format=format)
+
+
+def sign_in_rate_limit(settings: Settings) -> DefineMiddleware:
+    """Requests per minute and client address to the auth routes (guessing passwords takes many)."""
+    return RateLimitConfig(rate_limit=("minute", settings.login_rate_per_minute)).middleware
 
 
 def _plugin_router(record: PluginRecord) -> Router:
@@ -197,7 +202,8 @@ def create_app(
             list_reports,
             run_report,
             *CITYBRAIN_ROUTES,
-            *AUTH_ROUTES,
+            # Only the auth routes pass the sign-in rate limit: the other routes skip that middleware.
+            Router(path="/", route_handlers=AUTH_ROUTES, middleware=[sign_in_rate_limit(settings)]),
             *ADMIN_ROUTES,
             *JOB_ROUTES,
             *AREA_ROUTES,
@@ -212,12 +218,7 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            request_id_middleware,
-            security_headers_middleware,
-            RateLimitConfig(
-                rate_limit=("minute", settings.login_rate_per_minute),
-                check_throttle_handler=lambda request: request.url.path.startswith("/api/v1/auth/"),
-            ).middleware,
+            request_context_middleware,
             DefineMiddleware(AuthenticationMiddleware, exclude=PUBLIC_PATHS),
         ],
         request_max_body_size=settings.max_request_bytes,

@@ -121,8 +121,12 @@ async def test_password_change_and_deactivation_end_existing_sessions(platform: 
 async def test_sign_in_is_rate_limited(platform: PlatformFactory) -> None:
     async with platform(plugins="none", login_rate_per_minute=3) as p:
         answers = [(await sign_in(p, "someone", "wrong-password-1")).status_code for _ in range(5)]
+        others = [(await p.client.get("/api/v1/auth/me")).status_code for _ in range(2)]
+        elsewhere = [(await p.client.get("/api/v1/users")).status_code for _ in range(5)]
     assert answers[:3] == [401, 401, 401]
     assert answers[3:] == [429, 429]
+    assert others == [429, 429]  # the whole of /api/v1/auth shares the limit
+    assert elsewhere == [200] * 5  # the rest of the API does not
 
 
 # -- API keys -------------------------------------------------------------------------------------------
@@ -302,10 +306,14 @@ async def test_security_headers_request_size_limit_and_cors(platform: PlatformFa
             headers={"Origin": "https://cc.ningwei.example", "Access-Control-Request-Method": "GET"},
         )
         stored = (await p.client.get(CAMERAS)).json()["total"]
+        again = await p.client.get(CAMERAS, headers={"X-Request-ID": "not a valid id\t"})
+        docs = await p.client.get("/schema/openapi.json")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-request-id"]
+    assert again.headers["x-request-id"] not in ("", "not a valid id\t", response.headers["x-request-id"])
+    assert docs.headers["x-frame-options"] == "DENY" and "content-security-policy" not in docs.headers
     assert too_big.status_code == 413 and stored == 0
     assert preflight.headers["access-control-allow-origin"] == "https://cc.ningwei.example"
 
