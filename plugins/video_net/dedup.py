@@ -21,11 +21,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, or_, select, text
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import noload
 
 from core.citybrain.outbox import enqueue_event
 from core.db import utcnow
@@ -114,14 +113,49 @@ async def dedup_locks(session: AsyncSession, keys: Iterable[tuple[str, str]]) ->
 
 
 async def cameras_by_code(session: AsyncSession, codes: Iterable[str]) -> dict[str, Camera]:
-    """The registered cameras among ``codes``."""
+    """The registered cameras among ``codes`` (ORM objects, to change them)."""
     wanted = sorted(set(codes))
     rows = await session.scalars(select(Camera).where(Camera.code.in_(wanted)))
     return {camera.code: camera for camera in rows}
 
 
+@dataclass(frozen=True)
+class CameraRef:
+    """What alert ingestion needs of a camera: read as plain columns, without an ORM object (whose
+    stream URL would be decrypted on load)."""
+
+    id: int
+    code: str
+    name: str
+    owner: str
+    lon: float
+    lat: float
+    grid_id: int | None
+    enabled: bool
+
+
+async def camera_refs(session: AsyncSession, codes: Iterable[str]) -> dict[str, CameraRef]:
+    """The registered cameras among ``codes``, for :func:`validate` and :func:`ingest`."""
+    columns = (
+        Camera.id,
+        Camera.code,
+        Camera.name,
+        Camera.owner,
+        Camera.lon,
+        Camera.lat,
+        Camera.grid_id,
+        Camera.enabled,
+    )
+    rows = await session.execute(select(*columns).where(Camera.code.in_(sorted(set(codes)))))
+    return {row.code: CameraRef(*row) for row in rows}
+
+
 def validate(
-    items: Sequence[AlertIn], types: Mapping[str, AlertType], cameras: Mapping[str, Camera], prefix: Any, now: datetime
+    items: Sequence[AlertIn],
+    types: Mapping[str, AlertType],
+    cameras: Mapping[str, CameraRef],
+    prefix: Any,
+    now: datetime,
 ) -> None:
     """:class:`InputError` naming the first bad field (``[i].field`` in a batch)."""
     for index, item in enumerate(items):
@@ -188,16 +222,38 @@ def _suppressed(rules: Sequence[Suppression], camera_id: int, alert_type: str, a
     )
 
 
+@dataclass
+class _OpenIncident:
+    """The dedup state of an open incident; merges change it, and :func:`ingest` writes the changed ones
+    back in one statement (these columns are ``Incident.__audit_ignore__``, so no audit entry is lost)."""
+
+    id: int
+    first_seen_at: datetime
+    last_seen_at: datetime
+    alert_count: int
+    best_confidence: float
+    best_snapshot: str | None
+    changed: bool = False
+
+
 async def _open_incidents(
     session: AsyncSession, keys: set[tuple[int, str]], since: datetime
-) -> dict[tuple[int, str], Incident]:
+) -> dict[tuple[int, str], _OpenIncident]:
     """The latest open incident of each (camera id, type) whose last alert is at or after ``since``."""
-    found: dict[tuple[int, str], Incident] = {}
+    found: dict[tuple[int, str], _OpenIncident] = {}
     if not keys:
         return found
-    rows = await session.scalars(
-        select(Incident)
-        .options(noload(Incident.camera))
+    rows = await session.execute(
+        select(
+            Incident.camera_id,
+            Incident.alert_type,
+            Incident.id,
+            Incident.first_seen_at,
+            Incident.last_seen_at,
+            Incident.alert_count,
+            Incident.best_confidence,
+            Incident.best_snapshot,
+        )
         .where(Incident.status == "open", Incident.last_seen_at >= since)
         # camera IN x type IN: searches of the dedup index (a row-value IN scans it on SQLite); the
         # pairs not asked for are dropped below
@@ -206,18 +262,44 @@ async def _open_incidents(
         )
         .order_by(Incident.last_seen_at, Incident.id)
     )
-    for incident in rows:
-        key = (incident.camera_id, incident.alert_type)
-        if key in keys:
-            found[key] = incident
+    for camera_id, alert_type, *state in rows:
+        if (camera_id, alert_type) in keys:
+            found[(camera_id, alert_type)] = _OpenIncident(*state)
     return found
 
 
-def _within_cooldown(incident: Incident, at: datetime, cooldown: timedelta) -> bool:
+_INCIDENTS, _ALERTS = cast(Table, Incident.__table__), cast(Table, Alert.__table__)
+_UPDATE_MERGED = (
+    update(_INCIDENTS)
+    .where(_INCIDENTS.c.id == bindparam("b_id"))
+    .values(
+        first_seen_at=bindparam("b_first"),
+        last_seen_at=bindparam("b_last"),
+        alert_count=bindparam("b_count"),
+        best_confidence=bindparam("b_confidence"),
+        best_snapshot=bindparam("b_snapshot"),
+    )
+)
+
+
+async def _write_back(session: AsyncSession, incidents: Iterable[_OpenIncident | None]) -> None:
+    """Store the merges into open incidents: one UPDATE, executed for each changed incident."""
+    unique = {i.id: i for i in incidents if i is not None and i.changed}
+    changed = [
+        {"b_id": i.id, "b_first": i.first_seen_at, "b_last": i.last_seen_at, "b_count": i.alert_count,
+         "b_confidence": i.best_confidence, "b_snapshot": i.best_snapshot}
+        for i in unique.values()
+    ]  # fmt: skip
+    if changed:
+        await session.execute(_UPDATE_MERGED, changed)
+
+
+def _within_cooldown(incident: _OpenIncident, at: datetime, cooldown: timedelta) -> bool:
     return incident.first_seen_at - cooldown <= at <= incident.last_seen_at + cooldown
 
 
-def _merge(incident: Incident, item: AlertIn) -> None:
+def _merge(incident: _OpenIncident, item: AlertIn) -> None:
+    incident.changed = True
     incident.alert_count += 1
     incident.last_seen_at = max(incident.last_seen_at, item.occurred_at)
     incident.first_seen_at = min(incident.first_seen_at, item.occurred_at)
@@ -228,7 +310,7 @@ def _merge(incident: Incident, item: AlertIn) -> None:
             incident.best_snapshot = item.snapshot
 
 
-def incident_payload(incident: Incident, camera: Camera) -> dict[str, Any]:
+def incident_payload(incident: Incident, camera: CameraRef) -> dict[str, Any]:
     """The payload of an incident's core event and of its City Brain push."""
     return {
         "incident_id": incident.id,
@@ -245,8 +327,8 @@ def incident_payload(incident: Incident, camera: Camera) -> dict[str, Any]:
 
 
 async def _open_new(
-    session: AsyncSession, bus: EventBus, camera: Camera, kind: AlertType, item: AlertIn, push: bool
-) -> tuple[Incident, EmitResult]:
+    session: AsyncSession, bus: EventBus, camera: CameraRef, kind: AlertType, item: AlertIn, push: bool
+) -> tuple[_OpenIncident, EmitResult]:
     incident = Incident(
         camera_id=camera.id, alert_type=kind.key, grid_id=camera.grid_id, status="open",
         first_seen_at=item.occurred_at, last_seen_at=item.occurred_at, alert_count=1,
@@ -269,7 +351,8 @@ async def _open_new(
             session, "video_net.incident", {**payload, "status": "open", "case_id": emitted.case_id},
             idempotency_key=f"video_net:incident:{incident.id}:open",
         )  # fmt: skip
-    return incident, emitted
+    state = _OpenIncident(incident.id, item.occurred_at, item.occurred_at, 1, item.confidence, item.snapshot)
+    return state, emitted
 
 
 async def ingest(
@@ -277,7 +360,7 @@ async def ingest(
     bus: EventBus,
     types: Mapping[str, AlertType],
     items: Sequence[AlertIn],
-    cameras: Mapping[str, Camera],
+    cameras: Mapping[str, CameraRef],
     *,
     push: bool = True,
     prefix: Any = lambda index: "",
@@ -292,9 +375,10 @@ async def ingest(
     outcomes: list[AlertOutcome | None] = [None] * len(items)
     emitted: list[EmitResult] = []
     longest = max((types[item.type].cooldown for item in items), default=timedelta(0))
-    open_incidents: dict[tuple[int, str], Incident | None] = dict(
+    open_incidents: dict[tuple[int, str], _OpenIncident | None] = dict(
         await _open_incidents(session, {(cameras[i.camera].id, i.type) for i in items}, min(times) - longest)
     )
+    opened: list[_OpenIncident] = []
     seen: dict[tuple[int, str], tuple[str, int | None]] = {}
     rows: list[dict[str, Any]] = []
     order = sorted(range(len(items)), key=lambda i: (items[i].occurred_at, i))
@@ -307,7 +391,7 @@ async def ingest(
         if first is not None:
             outcomes[index] = AlertOutcome(item.alert_id, first[0], first[1], replay=True)
             continue
-        incident: Incident | None = None
+        incident: _OpenIncident | None = None
         case_id: int | None = None
         if not camera.enabled:
             outcome = "camera_disabled"
@@ -325,6 +409,7 @@ async def ingest(
                 incident, result = await _open_new(session, bus, camera, kind, item, push)
                 emitted.append(result)
                 open_incidents[key], outcome, case_id = incident, "new_incident", result.case_id
+                opened.append(incident)  # a later one may replace it in open_incidents; its merges still count
         incident_id = incident.id if incident is not None else None
         rows.append({
             "camera_id": camera.id, "alert_id": item.alert_id, "alert_type": kind.key, "confidence": item.confidence,
@@ -333,7 +418,7 @@ async def ingest(
         })  # fmt: skip
         seen[identity] = (outcome, incident_id)
         outcomes[index] = AlertOutcome(item.alert_id, outcome, incident_id, replay=False, case_id=case_id)
+    await _write_back(session, [*open_incidents.values(), *opened])
     if rows:  # one executemany through the Core: alerts need no ORM identity
-        await session.flush()
-        await session.execute(insert(Alert), rows)
+        await session.execute(insert(_ALERTS), rows)
     return IngestResult([o for o in outcomes if o is not None], emitted)

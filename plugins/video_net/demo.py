@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import utcnow
 from core.events import EventBus
 from plugins.video_net.alert_types import ALERT_TYPES, BY_KEY, event_types
-from plugins.video_net.dedup import AlertIn, cameras_by_code, ingest
+from plugins.video_net.dedup import AlertIn, camera_refs, ingest
 from plugins.video_net.models import Camera, Incident, StatusChange
 
 OWNERS = ("public_security", "urban_management", "community")
@@ -124,7 +124,7 @@ async def load(session: AsyncSession) -> dict[str, int]:
     session.add_all(changes)
     alerts = _alerts(rng, cameras, start, now)
     bus = EventBus(cast(Any, None), cast(Any, None), event_types())  # stores the events; no case service here
-    result = await ingest(session, bus, BY_KEY, alerts, await cameras_by_code(session, {a.camera for a in alerts}),
+    result = await ingest(session, bus, BY_KEY, alerts, await camera_refs(session, {a.camera for a in alerts}),
                           push=False)  # fmt: skip
     incidents = list(await session.scalars(select(Incident).where(Incident.last_seen_at < now - timedelta(days=1))))
     for incident in incidents:  # the command centre reviewed most of the older ones

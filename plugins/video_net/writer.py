@@ -27,7 +27,7 @@ from plugins.video_net.alert_types import AlertType
 from plugins.video_net.dedup import (
     AlertIn,
     AlertOutcome,
-    cameras_by_code,
+    camera_refs,
     dedup_locks,
     ingest,
     known_snapshots,
@@ -104,7 +104,7 @@ class AlertWriter:
         try:
             keys = {(item.camera, item.type) for pending in group for item in pending.items}
             async with self.database.session() as session, dedup_locks(session, keys):
-                cameras = await cameras_by_code(session, {item.camera for p in group for item in p.items})
+                cameras = await camera_refs(session, {item.camera for p in group for item in p.items})
                 now = utcnow()
                 good: list[_Pending] = []
                 for pending in group:
