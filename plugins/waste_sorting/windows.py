@@ -39,4 +39,7 @@ def seconds_windows(windows: list[tuple[str, str]]) -> list[tuple[int, int]]:
 def inside(local: datetime, windows: list[tuple[int, int]]) -> bool:
     """Whether a local time lies inside one of ``windows`` (seconds after midnight, ``[opens, closes)``)."""
     second = local.hour * 3600 + local.minute * 60 + local.second
-    return any(opens <= second < closes for opens, closes in windows)
+    for opens, closes in windows:  # noqa: SIM110 - a plain loop, 2x faster than any(): runs per deposit
+        if opens <= second < closes:
+            return True
+    return False
