@@ -16,6 +16,7 @@ held until the caller commits (an asyncio lock in the process, plus an advisory 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -23,13 +24,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import Row, Table, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
 from core.citybrain.outbox import enqueue_event
 from core.db import utcnow
 from core.errors import InputError
 from core.events import EmitResult, Event, EventBus
+from core.keylists import KeyList
 from plugins.video_net.alert_types import AlertType
 from plugins.video_net.models import Alert, Camera, Incident, Snapshot, Suppression
 
@@ -72,6 +75,40 @@ _locks: dict[tuple[str, str], asyncio.Lock] = {}
 _sqlite_writer = asyncio.Lock()
 """SQLite has one writer at a time: queueing this process's alert writers here, instead of in SQLite's
 busy handler (which sleeps up to 100 ms between tries), keeps the throughput of a burst."""
+
+
+_INCIDENTS, _ALERTS = cast(Table, Incident.__table__), cast(Table, Alert.__table__)
+_CAMERAS, _SUPPRESSION_TABLE = cast(Table, Camera.__table__), cast(Table, Suppression.__table__)
+_CODES = KeyList("k", {"code": "text"})
+_PAIRS = KeyList("k", {"camera_id": "bigint", "alert_id": "text"})
+_KINDS = KeyList("k", {"camera_id": "bigint", "alert_type": "text"})
+
+
+@functools.cache
+def _statement(dialect: str, name: str) -> TextualSelect:
+    """The lookups of a group of alerts, each a join of a key list to an index (constant SQL)."""
+    if name == "cameras":
+        names: tuple[str, ...] = ("id", "code", "name", "owner", "lon", "lat", "grid_id", "enabled")
+        sql = f"SELECT {', '.join('c.' + n for n in names)} FROM {_CODES.source(dialect)}"
+        sql += f" JOIN {_CAMERAS.name} AS c ON c.code = k.code"
+        return text(sql).columns(*(_CAMERAS.c[n] for n in names))
+    if name == "earlier":
+        names = ("camera_id", "alert_id", "outcome", "incident_id")
+        sql = f"SELECT {', '.join('a.' + n for n in names)} FROM {_PAIRS.source(dialect)}"
+        sql += f" JOIN {_ALERTS.name} AS a ON a.camera_id = k.camera_id AND a.alert_id = k.alert_id"
+        return text(sql).columns(*(_ALERTS.c[n] for n in names))
+    names = ("camera_id", "alert_type", "id", "first_seen_at", "last_seen_at", "alert_count", "best_confidence",
+             "best_snapshot")  # fmt: skip
+    sql = f"SELECT {', '.join('i.' + n for n in names)} FROM {_KINDS.source(dialect)}"
+    sql += f" JOIN {_INCIDENTS.name} AS i ON i.camera_id = k.camera_id AND i.alert_type = k.alert_type"
+    sql += " AND i.status = 'open' AND i.last_seen_at >= :since ORDER BY i.last_seen_at, i.id"
+    since = bindparam("since", type_=_INCIDENTS.c.last_seen_at.type)
+    return text(sql).bindparams(since).columns(*(_INCIDENTS.c[n] for n in names))
+
+
+_SUPPRESSIONS = select(_SUPPRESSION_TABLE).where(
+    _SUPPRESSION_TABLE.c.starts_at <= bindparam("end"), _SUPPRESSION_TABLE.c.ends_at > bindparam("start")
+)
 
 
 def _lock_number(camera: str, alert_type: str) -> int:
@@ -136,17 +173,9 @@ class CameraRef:
 
 async def camera_refs(session: AsyncSession, codes: Iterable[str]) -> dict[str, CameraRef]:
     """The registered cameras among ``codes``, for :func:`validate` and :func:`ingest`."""
-    columns = (
-        Camera.id,
-        Camera.code,
-        Camera.name,
-        Camera.owner,
-        Camera.lon,
-        Camera.lat,
-        Camera.grid_id,
-        Camera.enabled,
-    )
-    rows = await session.execute(select(*columns).where(Camera.code.in_(sorted(set(codes)))))
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    rows = await connection.execute(_statement(dialect, "cameras"), _CODES.parameters(dialect, sorted(set(codes))))
     return {row.code: CameraRef(*row) for row in rows}
 
 
@@ -185,35 +214,19 @@ async def _earlier_alerts(
     session: AsyncSession, pairs: set[tuple[int, str]]
 ) -> dict[tuple[int, str], tuple[str, int | None]]:
     """The (outcome, incident id) of the alerts among ``pairs`` (camera id, sender's id) stored before."""
-    found: dict[tuple[int, str], tuple[str, int | None]] = {}
-    ordered = sorted(pairs)
-    for start in range(0, len(ordered), 400):
-        by_camera: dict[int, list[str]] = {}
-        for camera_id, alert_id in ordered[start : start + 400]:
-            by_camera.setdefault(camera_id, []).append(alert_id)
-        # One (camera = ? AND alert_id IN (...)) term per camera, each a search of the unique index:
-        # SQLite 3.40 answers a row-value IN ((camera, alert id), ...) by scanning the whole table.
-        rows = await session.execute(
-            select(Alert.camera_id, Alert.alert_id, Alert.outcome, Alert.incident_id).where(
-                or_(*(and_(Alert.camera_id == camera, Alert.alert_id.in_(ids)) for camera, ids in by_camera.items()))
-            )
-        )
-        found.update({(camera_id, alert_id): (outcome, incident) for camera_id, alert_id, outcome, incident in rows})
-    return found
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    rows = await connection.execute(_statement(dialect, "earlier"), _PAIRS.parameters(dialect, sorted(pairs)))
+    return {(camera_id, alert_id): (outcome, incident) for camera_id, alert_id, outcome, incident in rows}
 
 
-async def _suppressions(
-    session: AsyncSession, camera_ids: set[int], start: datetime, end: datetime
-) -> list[Suppression]:
-    query = select(Suppression).where(
-        Suppression.starts_at <= end,
-        Suppression.ends_at > start,
-        or_(Suppression.camera_id.is_(None), Suppression.camera_id.in_(sorted(camera_ids))),
-    )
-    return list(await session.scalars(query))
+async def _suppressions(session: AsyncSession, start: datetime, end: datetime) -> list[Row[Any]]:
+    """The suppression windows overlapping [start, end] (a handful: :func:`_suppressed` picks per alert)."""
+    connection = await session.connection()
+    return list(await connection.execute(_SUPPRESSIONS, {"start": start, "end": end}))
 
 
-def _suppressed(rules: Sequence[Suppression], camera_id: int, alert_type: str, at: datetime) -> bool:
+def _suppressed(rules: Sequence[Row[Any]], camera_id: int, alert_type: str, at: datetime) -> bool:
     return any(
         (rule.camera_id is None or rule.camera_id == camera_id)
         and (rule.alert_type is None or rule.alert_type == alert_type)
@@ -240,35 +253,18 @@ async def _open_incidents(
     session: AsyncSession, keys: set[tuple[int, str]], since: datetime
 ) -> dict[tuple[int, str], _OpenIncident]:
     """The latest open incident of each (camera id, type) whose last alert is at or after ``since``."""
-    found: dict[tuple[int, str], _OpenIncident] = {}
     if not keys:
-        return found
-    rows = await session.execute(
-        select(
-            Incident.camera_id,
-            Incident.alert_type,
-            Incident.id,
-            Incident.first_seen_at,
-            Incident.last_seen_at,
-            Incident.alert_count,
-            Incident.best_confidence,
-            Incident.best_snapshot,
-        )
-        .where(Incident.status == "open", Incident.last_seen_at >= since)
-        # camera IN x type IN: searches of the dedup index (a row-value IN scans it on SQLite); the
-        # pairs not asked for are dropped below
-        .where(
-            Incident.camera_id.in_(sorted({c for c, _ in keys})), Incident.alert_type.in_(sorted({t for _, t in keys}))
-        )
-        .order_by(Incident.last_seen_at, Incident.id)
-    )
-    for camera_id, alert_type, *state in rows:
-        if (camera_id, alert_type) in keys:
-            found[(camera_id, alert_type)] = _OpenIncident(*state)
+        return {}
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    parameters = {**_KINDS.parameters(dialect, sorted(keys)), "since": since}
+    found: dict[tuple[int, str], _OpenIncident] = {}
+    for camera_id, alert_type, *state in await connection.execute(_statement(dialect, "open"), parameters):
+        found[(camera_id, alert_type)] = _OpenIncident(*state)  # ordered by last alert: the latest wins
     return found
 
 
-_INCIDENTS, _ALERTS = cast(Table, Incident.__table__), cast(Table, Alert.__table__)
+_INSERT_ALERT = insert(_ALERTS)
 _UPDATE_MERGED = (
     update(_INCIDENTS)
     .where(_INCIDENTS.c.id == bindparam("b_id"))
@@ -291,7 +287,7 @@ async def _write_back(session: AsyncSession, incidents: Iterable[_OpenIncident |
         for i in unique.values()
     ]  # fmt: skip
     if changed:
-        await session.execute(_UPDATE_MERGED, changed)
+        await (await session.connection()).execute(_UPDATE_MERGED, changed)
 
 
 def _within_cooldown(incident: _OpenIncident, at: datetime, cooldown: timedelta) -> bool:
@@ -371,7 +367,7 @@ async def ingest(
     """
     earlier = await _earlier_alerts(session, {(cameras[i.camera].id, i.alert_id) for i in items})
     times = [item.occurred_at for item in items]
-    rules = await _suppressions(session, {cameras[i.camera].id for i in items}, min(times), max(times))
+    rules = await _suppressions(session, min(times), max(times))
     outcomes: list[AlertOutcome | None] = [None] * len(items)
     emitted: list[EmitResult] = []
     longest = max((types[item.type].cooldown for item in items), default=timedelta(0))
@@ -420,5 +416,5 @@ async def ingest(
         outcomes[index] = AlertOutcome(item.alert_id, outcome, incident_id, replay=False, case_id=case_id)
     await _write_back(session, [*open_incidents.values(), *opened])
     if rows:  # one executemany through the Core: alerts need no ORM identity
-        await session.execute(insert(_ALERTS), rows)
+        await (await session.connection()).execute(_INSERT_ALERT, rows)
     return IngestResult([o for o in outcomes if o is not None], emitted)
