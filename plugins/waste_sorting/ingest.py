@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,13 +22,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import utcnow
 from core.errors import InputError
+from plugins.waste_sorting.batch_times import BatchTimes
 from plugins.waste_sorting.ingest_sql import CompiledInsert, HouseholdRef, households_by_qr, insert_deposits
 from plugins.waste_sorting.models import CATEGORIES, Bin, CollectionPoint, RollupDay
-from plugins.waste_sorting.schemas import BatchAnswer, DepositBatch, DepositIn, RejectedRecord
+from plugins.waste_sorting.schemas import BatchAnswer, DepositBatch, DepositIn, DepositRecords, RejectedRecord
 from plugins.waste_sorting.windows import inside, seconds_windows, windows_of
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-_BATCH_DECODER = msgspec.json.Decoder(list[DepositIn])
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""Deposits before this are rejected: a smart bin whose clock was reset sends 1970, and a time near
+year 1 cannot even be converted to UTC (it used to fail the whole batch with a 500)."""
+_BATCH_DECODER = msgspec.json.Decoder(DepositRecords)
 _RECORD_DECODER = msgspec.json.Decoder(DepositIn)
 
 
@@ -39,15 +43,36 @@ class _PointRef:
     windows: list[tuple[int, int]]
 
 
-def decode_batch(body: bytes, max_batch: int) -> list[msgspec.Raw]:
-    """The raw records of a batch body; :class:`InputError` naming ``records`` when the body is no batch."""
+@dataclass(frozen=True)
+class Batch:
+    """A batch body: its records decoded when every one is well-formed (the usual case, one pass),
+    else ``raw``, each record as sent, to be decoded one by one so that each bad one is named."""
+
+    size: int
+    records: list[DepositIn] | None = None
+    raw: list[msgspec.Raw] | None = None
+
+
+def decode_batch(body: bytes, max_batch: int) -> Batch:
+    """The records of a batch body; :class:`InputError` naming ``records`` when the body is no batch."""
     try:
-        batch = msgspec.json.decode(body, type=DepositBatch)
+        records = _BATCH_DECODER.decode(body).records
+    except msgspec.DecodeError:  # a malformed record (or body): keep the records raw, to say which
+        pass
+    else:
+        _check_size(len(records), max_batch)
+        return Batch(len(records), records=records)
+    try:
+        raw = msgspec.json.decode(body, type=DepositBatch).records
     except msgspec.DecodeError as exc:
         raise InputError("records", f'expected {{"records": [...]}}: {exc}') from None
-    if not batch.records or len(batch.records) > max_batch:
-        raise InputError("records", f"expected 1 to {max_batch} records, got {len(batch.records)}")
-    return batch.records
+    _check_size(len(raw), max_batch)
+    return Batch(len(raw), raw=raw)
+
+
+def _check_size(size: int, max_batch: int) -> None:
+    if not size or size > max_batch:
+        raise InputError("records", f"expected 1 to {max_batch} records, got {size}")
 
 
 def _field_of(message: str) -> str:
@@ -68,16 +93,14 @@ async def _points_and_bins(session: AsyncSession) -> tuple[dict[str, _PointRef],
     return by_code, by_id, bins
 
 
-def _decode_records(raw_records: list[msgspec.Raw]) -> tuple[list[int] | None, list[DepositIn], list[RejectedRecord]]:
+def _decode_records(batch: Batch) -> tuple[list[int] | None, list[DepositIn], list[RejectedRecord]]:
     """The records that decode, their indexes in the batch (None: all of them, in order), and the rejected ones."""
-    try:  # the usual case, a batch without a malformed record, decodes in one call
-        return None, _BATCH_DECODER.decode(b"[" + b",".join(raw_records) + b"]"), []
-    except msgspec.ValidationError:
-        pass
+    if batch.records is not None:
+        return None, batch.records, []
     indexes: list[int] = []
     records: list[DepositIn] = []
     rejected: list[RejectedRecord] = []
-    for index, raw in enumerate(raw_records):
+    for index, raw in enumerate(batch.raw or ()):
         try:
             records.append(_RECORD_DECODER.decode(raw))
             indexes.append(index)
@@ -86,19 +109,16 @@ def _decode_records(raw_records: list[msgspec.Raw]) -> tuple[list[int] | None, l
     return indexes, records, rejected
 
 
-async def ingest_deposits(session: AsyncSession, raw_records: list[msgspec.Raw], tz: ZoneInfo) -> BatchAnswer:
+async def ingest_deposits(session: AsyncSession, batch: Batch, tz: ZoneInfo) -> BatchAnswer:
     """Validate and store a batch of deposits in ``session``; the answer lists what was rejected and why."""
-    indexes, records, rejected = _decode_records(raw_records)
+    indexes, records, rejected = _decode_records(batch)
     connection = await session.connection()
     households = await households_by_qr(connection, list({record.qr_code for record in records}))
     points, points_by_id, bins = await _points_and_bins(session)
     now = utcnow()
     insert = CompiledInsert.of(connection.dialect)
-    as_time, as_day, as_flag = (
-        insert.processor("deposited_at"),
-        insert.processor("local_day"),
-        insert.processor("in_window"),
-    )
+    as_day, as_flag = insert.processor("local_day"), insert.processor("in_window")
+    times = BatchTimes(tz, insert.processor("deposited_at"))
     flags = {True: as_flag(True), False: as_flag(False)}
     received = insert.processor("received_at")(now)
     stored_days: dict[date, Any] = {}  # a batch spans a few days: convert each once
@@ -118,15 +138,14 @@ async def ingest_deposits(session: AsyncSession, raw_records: list[msgspec.Raw],
         household_id, community_id, grid_id = households[record.qr_code]
         bin_ref = bins.get(record.bin) if record.bin else None
         point = points_by_id[bin_ref[1]] if bin_ref else points.get(record.point) if record.point else None
-        local = record.deposited_at.astimezone(tz)
-        day = local.date()
+        stored_time, day, second = times.convert(record.deposited_at)
         stored_day = stored_days.get(day)
         if stored_day is None:
             stored_day = stored_days[day] = as_day(day)
         rows.append(  # in the order of COLUMNS
             (record.event_id, household_id, point.id if point else None, bin_ref[0] if bin_ref else None,
-             record.category, record.weight_kg, as_time(record.deposited_at), stored_day, community_id,
-             grid_id, flags[inside(local, point.windows)] if point else None, None, received)
+             record.category, record.weight_kg, stored_time, stored_day, community_id,
+             grid_id, flags[inside(second, point.windows)] if point else None, None, received)
         )  # fmt: skip
     inserted = await insert_deposits(connection, rows)
     if inserted:
@@ -134,7 +153,7 @@ async def ingest_deposits(session: AsyncSession, raw_records: list[msgspec.Raw],
     replayed = len(rows) - inserted + duplicates
     rejected.sort(key=lambda r: r.index)
     return BatchAnswer(
-        received=len(raw_records),
+        received=batch.size,
         inserted=inserted,
         replayed=replayed,
         rejected=rejected,
@@ -165,6 +184,8 @@ def _problem(
         return "deposited_at", "expected a time with its offset, e.g. 2026-11-29T07:30:00+08:00"
     if record.deposited_at > now + FUTURE_TOLERANCE:
         return "deposited_at", "is in the future"
+    if record.deposited_at < EARLIEST:
+        return "deposited_at", f"is before {EARLIEST:%Y-%m-%d} (a device clock that was reset?)"
     if record.qr_code not in households:
         return "qr_code", f"no household with QR code {record.qr_code}"
     if record.bin is not None:

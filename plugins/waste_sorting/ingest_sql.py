@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -99,8 +98,6 @@ class CompiledInsert:
             if tuple(compiled.positiontup or ()) != COLUMNS:
                 raise RuntimeError("the deposit insert does not take its parameters in column order")
             processors = {name: table.c[name].type._cached_bind_processor(dialect) for name in COLUMNS}
-            if dialect.name == "sqlite" and _agrees(_sqlite_time, processors["deposited_at"]):
-                processors["deposited_at"] = _sqlite_time
             _COMPILED[dialect.name] = cls(str(compiled), processors)
         return _COMPILED[dialect.name]
 
@@ -110,30 +107,6 @@ class CompiledInsert:
 
 
 _COMPILED: dict[str, CompiledInsert] = {}
-
-_SQLITE_TIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
-
-
-def _sqlite_time(value: datetime) -> str:
-    """An aware time as SQLite stores it: its UTC text (what ``DateTimeUTC`` on SQLite binds), about 2x faster.
-
-    The column's own conversion takes two calls and a dict of seven values per time; a batch
-    converts 10,000 of them. Used only when :func:`_agrees` finds both give the same text.
-    """
-    u = value.astimezone(UTC)
-    return _SQLITE_TIME % (u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond)
-
-
-def _agrees(fast: Any, processor: Any) -> bool:
-    """Whether ``fast`` gives the same as the column's ``processor`` on sample aware times."""
-    if processor is None:
-        return False
-    samples = (
-        datetime(2026, 11, 29, 7, 30, tzinfo=UTC),
-        datetime(2026, 11, 29, 7, 30, 5, 123456, tzinfo=timezone(timedelta(hours=8))),
-        datetime(1999, 1, 1, 0, 0, 0, 1, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
-    )
-    return all(fast(sample) == processor(sample) for sample in samples)
 
 
 async def insert_deposits(connection: AsyncConnection, rows: list[tuple[Any, ...]]) -> int:

@@ -49,8 +49,8 @@ async def ingest(
     """``{"records": [...]}``: up to ``max_batch`` (10,000) deposits. Good records are stored, bad ones
     come back with their index, field and reason; records whose ``event_id`` is stored already are
     replays and insert nothing (201 when anything was inserted, else 200)."""
-    raw = decode_batch(await request.body(), current_settings(state).max_batch)
-    answer = await ingest_deposits(db_session, raw, settings.tz)
+    batch = decode_batch(await request.body(), current_settings(state).max_batch)
+    answer = await ingest_deposits(db_session, batch, settings.tz)
     return Response(answer, status_code=201 if answer.inserted else 200)
 
 

@@ -159,6 +159,12 @@ class DepositBatch(msgspec.Struct):
     records: list[msgspec.Raw]
 
 
+class DepositRecords(msgspec.Struct):
+    """The body of ``POST /deposits`` when every record is well-formed: decoded in one pass."""
+
+    records: list[DepositIn]
+
+
 class RejectedRecord(msgspec.Struct):
     """A record of a batch that was not stored: its index in ``records``, the field and why."""
 

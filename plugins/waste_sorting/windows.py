@@ -36,9 +36,8 @@ def seconds_windows(windows: list[tuple[str, str]]) -> list[tuple[int, int]]:
     return [(seconds(opens), seconds(closes)) for opens, closes in windows]
 
 
-def inside(local: datetime, windows: list[tuple[int, int]]) -> bool:
-    """Whether a local time lies inside one of ``windows`` (seconds after midnight, ``[opens, closes)``)."""
-    second = local.hour * 3600 + local.minute * 60 + local.second
+def inside(second: int, windows: list[tuple[int, int]]) -> bool:
+    """Whether a local second after midnight lies inside one of ``windows`` (seconds, ``[opens, closes)``)."""
     for opens, closes in windows:  # noqa: SIM110 - a plain loop, 2x faster than any(): runs per deposit
         if opens <= second < closes:
             return True

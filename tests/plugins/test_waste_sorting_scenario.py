@@ -178,11 +178,14 @@ async def test_replayed_batch_inserts_nothing_and_bad_records_are_named(street: 
         good | {"event_id": "n5", "point": "P9"},
         good | {"event_id": "n6", "deposited_at": (datetime.now(TZ) + timedelta(days=1)).isoformat()},
         good,  # the same event id twice in one batch: stored once
+        good | {"event_id": "n7", "deposited_at": "1970-01-01T00:00:00+00:00"},  # a device clock that was reset
+        good | {"event_id": "n8", "deposited_at": "0001-01-01T00:00:00+14:00"},  # not even convertible to UTC
     ]
     answer = (await street.client.post(f"{API}/deposits", json={"records": batch}, headers=device)).json()
     assert (answer["inserted"], answer["replayed"], answer["replay"]) == (1, 1, False)
     assert [(r["index"], r["field"]) for r in answer["rejected"]] == [
-        (1, "qr_code"), (2, "category"), (3, "weight_kg"), (4, "point"), (5, "deposited_at")]  # fmt: skip
+        (1, "qr_code"), (2, "category"), (3, "weight_kg"), (4, "point"), (5, "deposited_at"), (7, "deposited_at"),
+        (8, "deposited_at")]  # fmt: skip
     listed = (await street.client.get(f"{API}/deposits", params={"limit": 100})).json()
     assert listed["total"] == len(DEPOSITS) + 1
 
