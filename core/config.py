@@ -125,7 +125,16 @@ class Settings(BaseSettings):
     citybrain_app_secret: SecretStr | None = Field(default=None, description="Secret that signs City Brain requests.")
     citybrain_connect_timeout: float = Field(default=5.0, gt=0, le=300, description="Seconds to connect.")
     citybrain_read_timeout: float = Field(default=30.0, gt=0, le=600, description="Seconds to wait for an answer.")
-    citybrain_page_size: int = Field(default=500, ge=1, le=5000, description="Records per page (and per batch).")
+    citybrain_page_size: int = Field(default=500, ge=1, le=5000, description="Records per page.")
+    citybrain_commit_records: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="A sync commits its checked pages once they hold this many records (whole pages; 1: every page).",
+    )
+    citybrain_commit_seconds: float = Field(
+        default=1.0, gt=0, le=600, description="...or once the oldest of them was fetched this many seconds ago."
+    )
     citybrain_retry_attempts: int = Field(default=8, ge=1, le=50, description="Tries per request, the first included.")
     citybrain_retry_initial_wait: float = Field(default=0.5, ge=0, le=60, description="First backoff, seconds.")
     citybrain_retry_max_wait: float = Field(

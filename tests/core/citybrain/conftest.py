@@ -52,6 +52,7 @@ def citybrain_overrides(url: str) -> dict[str, Any]:
         "citybrain_retry_initial_wait": 0.01,
         "citybrain_retry_max_wait": 0.05,
         "citybrain_page_size": 25,
+        "citybrain_commit_records": 1,  # a transaction per page, unless a test says otherwise
     }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Dialect
 from core.citybrain import sync as sync_module
 from core.citybrain.client import CityBrainError
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
+from core.citybrain.simulator.app import decode_cursor
 from core.citybrain.simulator.server import SimulatorServer
 from core.citybrain.sync import RecordChecker, _compile_upsert, _parameters, prepare_page
 from core.config import env_name
@@ -49,9 +50,11 @@ async def quarantined(street: Street) -> list[QuarantinedRecord]:
         return list((await session.scalars(select(QuarantinedRecord).order_by(QuarantinedRecord.id))).all())
 
 
+@pytest.mark.parametrize("commit_records", [1, 100], ids=["a-commit-per-page", "batches-of-pages"])
 async def test_sync_with_faults_stores_every_good_record_once_and_quarantines_every_bad_one(
-    street: Street, simulator: SimulatorServer
+    street: Street, simulator: SimulatorServer, commit_records: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(street.settings, "citybrain_commit_records", commit_records)
     simulator.set_faults(**FAULTS_20_PERCENT)
     good, bad = simulator.state.expected("cameras")
     assert good and len(set(bad.values())) == 4  # every kind of malformation is served
@@ -107,9 +110,11 @@ async def test_sync_after_changes_fetches_only_the_changed_records(street: Stree
     assert len(cameras) == first.upserted
 
 
+@pytest.mark.parametrize("pages_per_commit", [1, 5], ids=["a-commit-per-page", "five-pages-per-commit"])
 async def test_a_killed_sync_resumes_from_its_watermark_without_duplicates(
-    street: Street, simulator: SimulatorServer
+    street: Street, simulator: SimulatorServer, pages_per_commit: int
 ) -> None:
+    """Killed between two commits: what was committed is whole, the rest is fetched again, nothing twice."""
     simulator.set_faults(latency=0.05, malformed_rate=0.08, duplicate_rate=0.08)
     good, bad = simulator.state.expected("cameras")
     env = {
@@ -120,6 +125,8 @@ async def test_a_killed_sync_resumes_from_its_watermark_without_duplicates(
         env_name("citybrain_app_key"): street.settings.citybrain_app_key or "",
         env_name("citybrain_app_secret"): street.settings.citybrain_app_secret.get_secret_value(),  # type: ignore[union-attr]
         env_name("citybrain_page_size"): "10",
+        env_name("citybrain_commit_records"): str(10 * pages_per_commit),
+        env_name("citybrain_commit_seconds"): "60",  # batches end by their size only
         env_name("scheduler_enabled"): "false",
     }
     process = subprocess.Popen(
@@ -131,7 +138,7 @@ async def test_a_killed_sync_resumes_from_its_watermark_without_duplicates(
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until a few pages are stored, then kill it mid-run
-            if await street.count(SyncRun, SyncRun.pages >= 4):
+            if await street.count(SyncRun, SyncRun.pages >= 2 * pages_per_commit):
                 break
             assert process.poll() is None, "the sync ended before it could be killed"
             time.sleep(0.02)
@@ -144,8 +151,15 @@ async def test_a_killed_sync_resumes_from_its_watermark_without_duplicates(
         state = await session.get(SyncState, "cameras")
         (killed,) = (await session.scalars(select(SyncRun))).all()
     assert state is not None and state.cursor is not None and state.updated_since is None
-    assert killed.status == "running" and 4 <= killed.pages < len(good) // 10
-    stored_before = len(await cameras_in_db(street))
+    assert killed.status == "running" and 2 * pages_per_commit <= killed.pages < len(good) // 10
+    assert killed.pages % pages_per_commit == 0  # only whole batches were committed
+    # Stored: exactly the good records up to the cursor, which points after the last committed page.
+    after = decode_cursor(state.cursor)
+    stored = await cameras_in_db(street)
+    assert stored == {
+        code: camera_values(record) for code, record in good.items() if (record["updated_at"], record["id"]) <= after
+    }
+    stored_before = len(stored)
     assert 0 < stored_before < len(good)
     requests_before = len(simulator.state.requests)
 
@@ -174,9 +188,12 @@ async def test_a_failed_sync_is_recorded_and_the_next_run_goes_on(street: Street
     assert result.upserted == len(simulator.state.datasets["cameras"].records)
 
 
+@pytest.mark.parametrize("commit_records", [1, 75], ids=["a-commit-per-page", "three-pages-per-commit"])
 async def test_a_sync_that_fails_midway_keeps_the_pages_it_stored_and_the_next_run_finishes(
-    street: Street, simulator: SimulatorServer
+    street: Street, simulator: SimulatorServer, commit_records: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The pages fetched before City Brain went down are stored, also those of a batch not yet due."""
+    monkeypatch.setattr(street.settings, "citybrain_commit_records", commit_records)
     good, _bad = simulator.state.expected("cameras")
     stored_pages: list[int] = []
 
@@ -234,6 +251,86 @@ async def test_a_page_that_cannot_be_stored_leaves_nothing_of_itself(
     resumed = await street.service.sync("cameras")
 
     assert resumed.resumed and simulator.state.requests[requests_before]["cursor"] == state.cursor
+    assert await cameras_in_db(street) == {code: camera_values(record) for code, record in good.items()}
+
+
+def count_batches(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pages of each batch the sync stores (the real ``_store_batch`` does the storing)."""
+    sizes: list[int] = []
+    store_batch = sync_module._store_batch
+
+    async def counting_store_batch(connection: Any, source: Any, run_id: int, batch: Any) -> None:
+        sizes.append(len(batch.pages))
+        await store_batch(connection, source, run_id, batch)
+
+    monkeypatch.setattr(sync_module, "_store_batch", counting_store_batch)
+    return sizes
+
+
+async def test_a_batch_is_committed_once_it_holds_enough_records(
+    street: Street, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, _bad = simulator.state.expected("cameras")
+    batches = count_batches(monkeypatch)
+    monkeypatch.setattr(street.settings, "citybrain_commit_records", 60)  # pages of 25: three make a batch
+    monkeypatch.setattr(street.settings, "citybrain_commit_seconds", 60.0)
+
+    result = await street.service.sync("cameras")
+
+    assert batches == [3, 3, 3, 1]  # 240 records: ten pages, the last one alone
+    assert result.pages == 10 and result.upserted == len(good)
+    assert await cameras_in_db(street) == {code: camera_values(record) for code, record in good.items()}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_batch_is_committed_once_its_first_page_is_old_enough(
+    street: Street, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow City Brain does not keep fetched pages unstored for long: at most ``commit_seconds``."""
+    simulator.set_faults(latency=0.2)
+    batches = count_batches(monkeypatch)
+    monkeypatch.setattr(street.settings, "citybrain_commit_records", 10_000)
+    monkeypatch.setattr(street.settings, "citybrain_commit_seconds", 0.3)
+
+    result = await street.service.sync("cameras")
+
+    assert sum(batches) == result.pages == 10
+    assert len(batches) >= 4 and max(batches) <= 3, batches  # a page takes 0.2 s: a batch spans two or so
+
+
+async def test_a_fetch_that_fails_stores_the_pages_of_the_batch_being_filled(
+    street: Street, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good, _bad = simulator.state.expected("cameras")
+    batches = count_batches(monkeypatch)
+    monkeypatch.setattr(street.settings, "citybrain_commit_records", 10_000)
+    monkeypatch.setattr(street.settings, "citybrain_commit_seconds", 60.0)
+    client = street.service.client()
+    get_page, received = client.get_page, 0
+
+    async def get_page_then_city_brain_goes_down(*args: Any, **kwargs: Any) -> Any:
+        nonlocal received
+        page = await get_page(*args, **kwargs)
+        received += 1
+        if received == 4:
+            simulator.set_faults(error_rate=1.0)
+        return page
+
+    monkeypatch.setattr(client, "get_page", get_page_then_city_brain_goes_down)
+    with pytest.raises(CityBrainError, match="HTTP 50"):
+        await street.service.sync("cameras")
+
+    async with street.database.session() as session:
+        state = await session.get(SyncState, "cameras")
+        (run,) = (await session.scalars(select(SyncRun))).all()
+    assert batches == [4] and (run.status, run.pages, run.upserted) == ("failed", 4, 100)
+    assert state is not None and state.cursor is not None and state.updated_since is None
+    assert len(await cameras_in_db(street)) == 100
+
+    simulator.set_faults(error_rate=0.0)
+    resumed = await street.service.sync("cameras")
+
+    assert resumed.resumed and resumed.fetched == len(good) - 100
     assert await cameras_in_db(street) == {code: camera_values(record) for code, record in good.items()}
 
 
