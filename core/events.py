@@ -227,9 +227,15 @@ class EventBus:
         """Deliver the new events of ``results`` to ``on_event`` in the background."""
         new = [r.event_id for r in results if not r.merged]
         if new:
-            task = asyncio.get_running_loop().create_task(self.deliver(new))
+            task = asyncio.get_running_loop().create_task(self._deliver_in_background(new))
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    async def _deliver_in_background(self, event_ids: list[int]) -> None:
+        try:
+            await self.deliver(event_ids)
+        except Exception as exc:  # the events stay undelivered in the table: the retry job hands them over
+            log.warning("event_delivery_deferred", event_ids=event_ids[:20], count=len(event_ids), error=str(exc))
 
     async def drain(self) -> None:
         """Wait for background deliveries (at shutdown, and in tests)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import case, literal, update
+
 from core.db import Database, utcnow
 
 
@@ -13,14 +15,24 @@ async def record_attempt(
     """Count one hand-over attempt of row ``row_id``; mark it done when it worked or ``max_attempts`` are spent.
 
     ``attempts`` and ``done_at`` name the row's counter and done-time columns. Returns True when the
-    row was given up on (done without success).
+    row was given up on (done without success). One UPDATE, not a read then a write: on SQLite a
+    transaction that read first cannot take the write lock once another connection wrote meanwhile
+    ("database is locked" at once, whatever the busy timeout).
     """
+    counter, finished = getattr(model, attempts), getattr(model, done_at)
+    spent = counter + 1 >= max_attempts
+    statement = (
+        update(model)
+        .where(model.id == row_id)
+        .values(
+            {
+                counter: counter + 1,
+                finished: case((literal(ok) | spent, literal(utcnow(), finished.type)), else_=finished),
+            }
+        )
+        .returning(counter)
+        .execution_options(synchronize_session=False)
+    )
     async with database.session() as session:
-        row = await session.get(model, row_id)
-        if row is None:
-            return False
-        setattr(row, attempts, getattr(row, attempts) + 1)
-        if ok or getattr(row, attempts) >= max_attempts:
-            setattr(row, done_at, utcnow())
-            return not ok
-    return False
+        tried = (await session.execute(statement)).scalar_one_or_none()
+    return tried is not None and not ok and tried >= max_attempts
