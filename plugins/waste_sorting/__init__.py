@@ -4,7 +4,8 @@ The hookimpls, in the order the platform calls them. Where things live:
 
 - ``models.py`` the tables; ``schemas.py`` the API shapes; ``settings.py`` thresholds and points rules
 - ``households.py`` the registry and its CSV/XLSX import; ``places.py`` grids and communities of records
-- ``ingest.py`` deposit batches from smart bins; ``windows.py`` timed deposit (定时定点)
+- ``ingest.py`` deposit batches from smart bins (``ingest_sql.py`` its statements, ``batch_times.py``
+  its time conversions); ``windows.py`` timed deposit (定时定点)
 - ``metrics.py`` the indicators and lists; ``rollup.py`` the nightly rollup; ``ledger.py`` points (积分)
 - ``work.py`` events (and so cases) for grid workers; ``jobs.py`` the scheduled jobs
 - ``citybrain.py`` the ``households`` dataset; ``reports.py`` reports and the trend chart

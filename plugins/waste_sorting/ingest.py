@@ -2,8 +2,8 @@
 
 A batch of up to ``max_batch`` records is checked record by record: a record that is malformed,
 names an unknown household QR code, bin or point, puts a category in a bin of another category,
-or lies in the future is returned with its index, field and reason; the good records are stored
-in one statement. Each record carries the device's ``event_id``: a record whose id is stored
+or lies in the future (or before 2000) is returned with its index, field and reason; the good
+records are stored in one statement. Each record carries the device's ``event_id``: a record whose id is stored
 already is a replay and inserts nothing (``INSERT .. ON CONFLICT DO NOTHING`` guards a race), so
 a batch sent twice writes nothing the second time and says so (``replay: true``).
 """
