@@ -3,7 +3,7 @@
 The simulator runs in its own process on core 0 (``taskset -c 0``); this process (both the
 reference loop and our sync) runs on core 1. The reference fetches and decodes every page, signed,
 following the cursor, and stores nothing; ours is the real sync (map, check, de-duplicate, upsert
-in batches, store the watermark per page) of the ``cameras`` dataset into ``video_net_cameras``.
+in batches of pages, store the cursor with each batch) of the ``cameras`` dataset into ``video_net_cameras``.
 Each side runs ``--rounds`` times, alternating, after a warm-up; the medians are reported.
 
     .venv/bin/python bench/citybrain_sync.py [--records 100000] [--page-size 1000] [--rounds 3]
