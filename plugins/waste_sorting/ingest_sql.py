@@ -2,9 +2,10 @@
 
 A batch of 10,000 deposits names up to 10,000 QR codes and event ids. Rendered as ``IN (?, ?, ...)``,
 SQLAlchemy renders and processes every value of such a list on every execution (about four times
-the database's own time for the lookup). Here a list travels as one parameter instead: a JSON
-array read with ``json_each`` on SQLite, an array compared with ``= ANY`` on PostgreSQL, so the
-statement text never changes and SQLAlchemy handles one value. Rows come back as plain tuples.
+the database's own time for the lookup). Here a list travels as one parameter instead
+(:class:`core.keylists.KeyList`: ``json_each`` on SQLite, ``unnest`` on PostgreSQL), joined to the
+unique index, so the statement text never changes and SQLAlchemy handles one value. Rows come back
+as plain tuples.
 """
 
 from __future__ import annotations
@@ -13,45 +14,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from sqlalchemy import bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import TextClause
-from sqlalchemy.types import String
 
+from core.keylists import KeyList
 from plugins.waste_sorting.models import Deposit, Household
 
 HouseholdRef = tuple[int, int | None, int | None]
 """A household as a deposit needs it: ``(id, community_id, grid_id)``."""
 
 
-def _list_parameter(dialect_name: str) -> tuple[str, Any]:
-    """The SQL that tests a column against the list parameter ``:values``, and the parameter's type."""
-    if dialect_name == "postgresql":
-        return "= ANY(:values)", ARRAY(String)
-    return "IN (SELECT value FROM json_each(:values))", String()
-
-
-def _list_value(dialect_name: str, values: Sequence[str]) -> Any:
-    """``values`` as the list parameter: a list on PostgreSQL, a JSON array (text) on SQLite."""
-    return list(values) if dialect_name == "postgresql" else msgspec.json.encode(values).decode()
-
-
+_KEYS = KeyList("k", {"value": "text"})
 _STATEMENTS: dict[tuple[str, str], TextClause] = {}
 
 
 def _statement(dialect_name: str, name: str) -> TextClause:
     key = (dialect_name, name)
     if key not in _STATEMENTS:
-        test, value_type = _list_parameter(dialect_name)
+        keys = _KEYS.source(dialect_name)
         if name == "households":
-            sql = f"SELECT qr_code, id, community_id, grid_id FROM {Household.__tablename__} WHERE qr_code {test}"
+            sql = f"SELECT h.qr_code, h.id, h.community_id, h.grid_id FROM {keys}"
+            sql += f" JOIN {Household.__tablename__} AS h ON h.qr_code = k.value"
         else:
-            sql = f"SELECT event_id FROM {Deposit.__tablename__} WHERE event_id {test}"
-        _STATEMENTS[key] = text(sql).bindparams(bindparam("values", type_=value_type))
+            sql = f"SELECT d.event_id FROM {keys} JOIN {Deposit.__tablename__} AS d ON d.event_id = k.value"
+        _STATEMENTS[key] = text(sql)
     return _STATEMENTS[key]
 
 
@@ -60,7 +49,7 @@ async def households_by_qr(connection: AsyncConnection, codes: Sequence[str]) ->
     if not codes:
         return {}
     name = connection.dialect.name
-    result = await connection.execute(_statement(name, "households"), {"values": _list_value(name, codes)})
+    result = await connection.execute(_statement(name, "households"), _KEYS.parameters(name, codes))
     return {qr: (hid, cid, gid) for qr, hid, cid, gid in result.tuples()}
 
 
@@ -69,7 +58,7 @@ async def stored_event_ids(connection: AsyncConnection, event_ids: Sequence[str]
     if not event_ids:
         return set()
     name = connection.dialect.name
-    result = await connection.execute(_statement(name, "event_ids"), {"values": _list_value(name, event_ids)})
+    result = await connection.execute(_statement(name, "event_ids"), _KEYS.parameters(name, event_ids))
     return set(result.scalars())
 
 
