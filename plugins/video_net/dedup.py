@@ -33,6 +33,7 @@ from core.db import utcnow
 from core.errors import InputError
 from core.events import EmitResult, Event, EventBus
 from core.keylists import KeyList
+from core.security.audit import AuditContext, audit_context
 from plugins.video_net.alert_types import AlertType
 from plugins.video_net.models import Alert, Camera, Incident, Snapshot, Suppression
 
@@ -347,6 +348,7 @@ async def _open_new(
             session, "video_net.incident", {**payload, "status": "open", "case_id": emitted.case_id},
             idempotency_key=f"video_net:incident:{incident.id}:open",
         )  # fmt: skip
+    await session.flush()  # now, while the audit context is the sender's
     state = _OpenIncident(incident.id, item.occurred_at, item.occurred_at, 1, item.confidence, item.snapshot)
     return state, emitted
 
@@ -360,10 +362,13 @@ async def ingest(
     *,
     push: bool = True,
     prefix: Any = lambda index: "",
+    senders: Sequence[AuditContext | None] | None = None,
 ) -> IngestResult:
     """Store ``items`` (already checked by :func:`validate` and :func:`known_snapshots`) with dedup into incidents.
 
     Call it inside :func:`dedup_locks` for the items' (camera code, type) pairs and commit there.
+    ``senders`` (one per item) attributes the incidents an item opens in the audit log (default:
+    the current audit context).
     """
     earlier = await _earlier_alerts(session, {(cameras[i.camera].id, i.alert_id) for i in items})
     times = [item.occurred_at for item in items]
@@ -402,7 +407,12 @@ async def ingest(
                 _merge(current, item)
                 incident, outcome = current, "merged"
             else:
-                incident, result = await _open_new(session, bus, camera, kind, item, push)
+                token = audit_context.set(senders[index]) if senders is not None else None
+                try:
+                    incident, result = await _open_new(session, bus, camera, kind, item, push)
+                finally:
+                    if token is not None:
+                        audit_context.reset(token)
                 emitted.append(result)
                 open_incidents[key], outcome, case_id = incident, "new_incident", result.case_id
                 opened.append(incident)  # a later one may replace it in open_incidents; its merges still count

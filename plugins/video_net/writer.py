@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from core.db import Database, utcnow
 from core.errors import InputError
 from core.events import EmitResult, EventBus
 from core.logs import get_logger
+from core.security.audit import AuditContext, audit_context
 from plugins.video_net.alert_types import AlertType
 from plugins.video_net.dedup import (
     AlertIn,
@@ -45,6 +47,8 @@ class _Pending:
     items: Sequence[AlertIn]
     prefix: Callable[[int], str]
     future: asyncio.Future[list[AlertOutcome]] = field(repr=False)
+    audit: AuditContext | None = None
+    """Who sent these alerts: the incidents they open are audited as theirs, not as the writer's."""
 
 
 class AlertWriter:
@@ -58,10 +62,12 @@ class AlertWriter:
 
     async def submit(self, items: Sequence[AlertIn], prefix: Callable[[int], str]) -> list[AlertOutcome]:
         """Store ``items`` with dedup (together with other requests' alerts) and return their outcomes."""
-        if self.task is None or self.task.done():
-            self.task = asyncio.get_running_loop().create_task(self._run(), name="video_net alert writer")
+        if self.task is None or self.task.done():  # in a context of its own, not the first caller's
+            self.task = asyncio.get_running_loop().create_task(
+                self._run(), name="video_net alert writer", context=contextvars.Context()
+            )
         future: asyncio.Future[list[AlertOutcome]] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(_Pending(items, prefix, future))
+        self.queue.put_nowait(_Pending(items, prefix, future, audit_context.get()))
         return await future
 
     async def close(self) -> None:
@@ -116,7 +122,10 @@ class AlertWriter:
                         pending.future.set_exception(exc)
                 if good:
                     items = [item for pending in good for item in pending.items]
-                    result = await ingest(session, self.bus, self.types, items, cameras, push=self.push)
+                    senders = [pending.audit for pending in good for _ in pending.items]
+                    result = await ingest(
+                        session, self.bus, self.types, items, cameras, push=self.push, senders=senders
+                    )
                     emitted = result.emitted
                     start = 0
                     for pending in good:

@@ -224,3 +224,23 @@ async def test_dedup_queries_search_indexes_instead_of_scanning_the_tables(
     read = [plan for plan in plans if "video_net_alerts" in plan or "video_net_incidents" in plan]
     assert len(read) >= 2, plans  # the replay check and the open incidents at least
     assert all(plan.startswith("SEARCH") for plan in read), read
+
+
+async def test_incidents_are_audited_as_the_device_whose_alert_opened_them(vn: Platform) -> None:
+    """One writer stores every device's alerts; the audit log still names the sender of each incident."""
+    await register(vn, 1, 2)
+    first_device = await vn.api_key_headers("video_net:ingest")
+    second_device = await vn.api_key_headers("video_net:ingest")
+    t0 = utcnow() - timedelta(minutes=5)
+    one = await vn.client.post(ALERTS, json=alert(1, "a", t0), headers={**first_device, "X-Request-ID": "dev-1"})
+    two = await vn.client.post(ALERTS, json=alert(2, "b", t0), headers={**second_device, "X-Request-ID": "dev-2"})
+    entries = (await vn.client.get("/api/v1/audit", params={"resource": "video_net_incidents"})).json()["items"]
+    assert one.status_code == two.status_code == 201
+    made = {entry["request_id"]: entry["actor"] for entry in entries if entry["action"] == "create"}
+    assert set(made) == {"dev-1", "dev-2"} and made["dev-1"] != made["dev-2"]
+    assert all(actor.startswith("api_key:") for actor in made.values())
+    updates = {
+        entry["resource_id"]: (entry["request_id"], entry["actor"]) for entry in entries if entry["action"] == "update"
+    }
+    assert updates == {str(one.json()["incident_id"]): ("dev-1", made["dev-1"]),
+                       str(two.json()["incident_id"]): ("dev-2", made["dev-2"])}  # fmt: skip
