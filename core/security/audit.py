@@ -94,8 +94,9 @@ def _resource(obj: Any) -> str:
 
 
 def _identity(obj: Any) -> str | None:
-    identity = inspect(obj).identity
-    return None if identity is None else ",".join(str(part) for part in identity)
+    # The primary key as the INSERT assigned it: a row created in this flush has no identity key yet.
+    key = inspect(obj).mapper.primary_key_from_instance(obj)
+    return None if any(part is None for part in key) else ",".join(str(part) for part in key)
 
 
 @event.listens_for(Session, "after_flush")

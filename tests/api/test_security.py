@@ -193,6 +193,11 @@ async def test_writes_are_audited_with_actor_request_and_redacted_personal_data(
         user_entries = (await p.client.get("/api/v1/audit", params={"resource": "users", "action": "create"})).json()
         viewer = await p.client.get("/api/v1/audit", headers=await p.headers_for("supervisor"))
         async with p.database.engine.connect() as conn:
+            camera_id = (
+                await conn.execute(
+                    text("SELECT id FROM video_net_cameras WHERE code = :c"), {"c": camera(5, 4)["code"]}
+                )
+            ).scalar_one()
             with pytest.raises(Exception, match="append-only"):
                 await conn.execute(text("UPDATE audit_log SET actor = 'someone else'"))
             await conn.rollback()
@@ -202,6 +207,7 @@ async def test_writes_are_audited_with_actor_request_and_redacted_personal_data(
     (entry,) = camera_entries["items"]
     assert entry["actor"] == f"user:{me['id']}:{me['name']}"
     assert (entry["action"], entry["request_id"], entry["before"]) == ("create", "req-audit-1", None)
+    assert entry["resource_id"] == str(camera_id)  # a created row's entry names it
     assert entry["after"]["code"] == camera(5, 4)["code"] and entry["after"]["grid_id"] == 4
     assert entry["client_addr"]
     created_user = next(item for item in user_entries["items"] if item["after"]["username"] == "li.na")
