@@ -14,7 +14,7 @@ It asserts that both give the same numbers (households, participants, deposits, 
 weights) and prints peak memory (ru_maxrss).
 
     .venv/bin/pip install -e ".[bench]"
-    .venv/bin/python bench/waste_stats.py [--households 100000] [--days 30] [--keep DIR]
+    .venv/bin/python bench/waste_stats.py [--households 100000] [--days 30] [--keep DIR [--reuse]]
 
 Last line: ``RESULT waste_stats ours=<s cold> warm=<s> reference=<s duckdb> ratio=<cold/reference>
 warm_ratio=<warm/reference>``. Goals: ratio <= 3, warm_ratio <= 0.1.
@@ -112,6 +112,35 @@ def generate(path: Path, households: int, days: int, seed: int = 5) -> tuple[int
     return deposits, inspected
 
 
+def generated(path: Path) -> bool:
+    """Whether ``path`` already holds generated households and deposits (from a run with ``--keep``)."""
+    if not path.exists():
+        return False
+    con = sqlite3.connect(path)
+    try:
+        households = con.execute("SELECT count(*) FROM waste_sorting_households").fetchone()[0]
+        deposits = con.execute("SELECT EXISTS (SELECT 1 FROM waste_sorting_deposits)").fetchone()[0]
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+    return bool(households and deposits)
+
+
+def clear_rollup(path: Path) -> tuple[int, int]:
+    """Empty the rollup tables of a reused file (so the cold run rolls up from raw); deposits and inspected."""
+    con = sqlite3.connect(path)
+    for table in ("waste_sorting_daily_stats", "waste_sorting_household_months", "waste_sorting_rollup_days"):
+        con.execute(f"DELETE FROM {table}")
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    deposits, inspected = con.execute(
+        "SELECT count(*), count(inspected_correct) FROM waste_sorting_deposits"
+    ).fetchone()
+    con.close()
+    return deposits, inspected
+
+
 async def ours(database: Database, days: int) -> tuple[float, float, dict[str, Any]]:
     """Cold (rollup from raw, then the queries) and warm (the queries on the rollup) seconds, and the figures."""
     start = local_midnight(FIRST, TZ)
@@ -200,6 +229,12 @@ async def main() -> None:
     parser.add_argument("--households", type=int, default=100_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--keep", help="a folder to keep the SQLite file in")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: reuse the file generated there by an earlier run (same --households and --days);"
+        " its rollup is cleared first so that the cold run starts from raw deposits",
+    )
     args = parser.parse_args()
     configure_logging("WARNING", "console")
     folder = Path(args.keep or tempfile.mkdtemp(prefix="waste-stats-"))
@@ -209,10 +244,16 @@ async def main() -> None:
     database = Database(settings.database_url)
     path = folder / "streetbrain.db"
     await migrator.upgrade(database, migrator.build_targets(plugins.ok_plugins(), plugins.records))
+    if args.reuse and not args.keep:
+        parser.error("--reuse needs --keep")
     began = time.perf_counter()
-    deposits, inspected = generate(path, args.households, args.days)
-    print(f"generated {args.households:,} households, {deposits:,} deposits, {inspected:,} inspected "
-          f"in {time.perf_counter() - began:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")  # fmt: skip
+    if args.reuse and generated(path):
+        deposits, inspected = clear_rollup(path)
+        print(f"reusing {path}: rollup cleared; {deposits:,} deposits, {inspected:,} inspected")
+    else:
+        deposits, inspected = generate(path, args.households, args.days)
+        print(f"generated {args.households:,} households, {deposits:,} deposits, {inspected:,} inspected "
+              f"in {time.perf_counter() - began:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")  # fmt: skip
     reference_s, reference = duckdb_figures(path, args.days)
     cold, warm, figures = await ours(database, args.days)
     compare(figures, reference)
