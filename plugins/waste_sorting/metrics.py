@@ -317,18 +317,21 @@ async def _participation_from_rollup(
         base = base.where(Household.grid_id.in_(grids))
     counts: dict[tuple[Any, date], int] = defaultdict(int)
     if bucket == "day":  # one row per household and month: per-day counts are sums of single bits
-        bits = [func.sum(HouseholdMonth.days.op(">>")(n).op("&")(1)) for n in range(31)]
+        # sum(days & 2^n) / 2^n rather than sum((days >> n) & 1): one operator less per household and
+        # day, ~15% of this statement (bench/waste_stats.py); at most 2^30 * households, fits 64 bits
+        bits = [func.sum(HouseholdMonth.days.op("&")(1 << n)) for n in range(31)]
         statement = base.add_columns(HouseholdMonth.month, *bits).group_by(key, HouseholdMonth.month)
         wanted = set(days)
         for group, month, *per_day in await session.execute(statement):
             for n, count in enumerate(per_day):
+                count = int(count or 0) >> n
                 if count:
                     try:
                         day = month.replace(day=n + 1)
                     except ValueError:
                         continue
                     if day in wanted:
-                        counts[(group, day)] += int(count)
+                        counts[(group, day)] += count
         return counts
     spans: dict[date, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     for day in days:
@@ -340,7 +343,10 @@ async def _participation_from_rollup(
                 for month, mask in masks.items()
             )
         )
-        statement = base.add_columns(func.count(HouseholdMonth.household_id.distinct())).where(condition)
+        # one row per household and month, so within a single month count(*) is the distinct count
+        # (and skips count(DISTINCT)'s temporary B-tree)
+        counted = func.count() if len(masks) == 1 else func.count(HouseholdMonth.household_id.distinct())
+        statement = base.add_columns(counted).where(condition)
         for group, count in await session.execute(statement.group_by(key)):
             counts[(group, b)] += count
     return counts

@@ -25,9 +25,15 @@ from plugins.waste_sorting.models import CATEGORIES, DailyStat, Deposit, Househo
 
 
 def _day_of_month(dialect: str) -> Any:
+    """The day of the month of ``local_day``.
+
+    On SQLite a date is stored as ``YYYY-MM-DD`` text; ``substr`` reads its day about 2.5 times
+    faster than ``strftime('%d', ...)``, which parses the whole date for each of the month's
+    ~6 million deposits (bench/waste_stats.py: the bitmask statement 6.3 s -> 2.5 s).
+    """
     if dialect == "postgresql":
         return cast(func.extract("day", Deposit.local_day), Integer)
-    return cast(func.strftime("%d", Deposit.local_day), Integer)
+    return cast(func.substr(Deposit.local_day, 9, 2), Integer)
 
 
 async def dirty_days(session: AsyncSession) -> list[date]:
