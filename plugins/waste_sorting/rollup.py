@@ -50,12 +50,26 @@ async def rollup_days(session: AsyncSession, days: Iterable[date]) -> dict[str, 
     await session.execute(delete(DailyStat).where(DailyStat.day.in_(wanted)))
     columns = ["day", "community_id", "grid_id", "point_id", "deposits", "windowed", "in_window", "inspected",
                "correct", *(f"weight_{c}" for c in CATEGORIES)]  # fmt: skip
-    grouped = (
-        select(Deposit.local_day, Deposit.community_id, Deposit.grid_id, Deposit.point_id, *deposit_measures())
-        .where(Deposit.local_day.in_(wanted))
-        .group_by(Deposit.local_day, Deposit.community_id, Deposit.grid_id, Deposit.point_id)
-    )
-    stats = await session.execute(insert(DailyStat).from_select(columns, grouped))
+    stat_rows = 0
+    for day in wanted:
+        # One statement per day, the day a constant and the point grouped first: SQLite groups with
+        # a sort; a day's ~200k deposits sort in memory, the sort keys are three integers instead of
+        # a date text and three integers, and the point (the key with most values) settles most
+        # comparisons on the first column. Same rows, about 40% less time than one statement
+        # grouped by day, community, grid, point (bench/waste_stats.py).
+        grouped = (
+            select(
+                literal(day, type_=Deposit.local_day.type),
+                Deposit.community_id,
+                Deposit.grid_id,
+                Deposit.point_id,
+                *deposit_measures(),
+            )
+            .where(Deposit.local_day == day)
+            .group_by(Deposit.point_id, Deposit.grid_id, Deposit.community_id)
+        )
+        stats = await session.execute(insert(DailyStat).from_select(columns, grouped))
+        stat_rows += max(stats.rowcount or 0, 0)  # type: ignore[attr-defined]
     months = sorted({day.replace(day=1) for day in wanted})
     month_rows = 0
     for month in months:
@@ -78,4 +92,4 @@ async def rollup_days(session: AsyncSession, days: Iterable[date]) -> dict[str, 
         upsert.on_conflict_do_update(index_elements=["day"], set_={"dirty": False, "rolled_up_at": now}),
         [{"day": day, "dirty": False, "rolled_up_at": now} for day in wanted],
     )
-    return {"days": len(wanted), "stat_rows": max(stats.rowcount or 0, 0), "household_months": month_rows}  # type: ignore[attr-defined]
+    return {"days": len(wanted), "stat_rows": stat_rows, "household_months": month_rows}
