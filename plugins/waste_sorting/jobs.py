@@ -72,7 +72,7 @@ async def nightly_rollup(ctx: JobContext, now: datetime | None = None) -> dict[s
     async with ctx.database.session() as session:
         days = {yesterday - timedelta(days=n) for n in range(rules.rollup_days_back)}
         days |= {day for day in await dirty_days(session) if day < today}
-        counts = await rollup_days(session, days)
+        counts = await rollup_days(session, days, readers=ctx.database.engine)
         points = await award_points(session, days, rules)
         await session.flush()
         rows = await indicators(

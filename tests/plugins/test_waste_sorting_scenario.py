@@ -161,6 +161,37 @@ async def test_rollup_gives_the_same_numbers_and_a_late_deposit_dirties_the_day(
     assert after["community C1"]["participating"] == 3 and after["community C1"]["deposits"] == 6
 
 
+async def test_rollup_read_on_parallel_connections_stores_the_same_rows(street: Platform) -> None:
+    """The nightly job reads the per-day sums on connections of their own: same rows as in-session."""
+    await load(street)
+    days = [D - timedelta(days=1), D, D + timedelta(days=1)]
+    tables = ("waste_sorting_daily_stats", "waste_sorting_household_months")
+
+    async def rolled_up(**readers: Any) -> dict[str, list[Any]]:
+        async with street.database.session() as session:
+            counts = await rollup_days(session, days, **readers)
+        async with street.database.session() as session:
+            rows = {t: [tuple(r) for r in await session.execute(text(f"SELECT * FROM {t} ORDER BY 1, 2, 3"))]
+                    for t in tables}  # fmt: skip
+        assert counts["stat_rows"] == len(rows["waste_sorting_daily_stats"])
+        assert counts["household_months"] == len(rows["waste_sorting_household_months"])
+        return rows
+
+    in_session = await rolled_up()
+    parallel = await rolled_up(readers=street.database.engine, parallel=3)
+
+    def without_ids(rows: list[Any]) -> list[Any]:
+        return sorted(row[1:] for row in rows)
+
+    assert without_ids(parallel["waste_sorting_daily_stats"]) == without_ids(in_session["waste_sorting_daily_stats"])
+    assert parallel["waste_sorting_household_months"] == in_session["waste_sorting_household_months"]
+    assert len({row[1] for row in in_session["waste_sorting_daily_stats"]}) == len(days)  # each day has deposits
+    async with street.database.session() as session:
+        assert await indicators(session, START, END, TZ, use_rollup=True) == await indicators(
+            session, START, END, TZ, use_rollup=False
+        )
+
+
 async def test_replayed_batch_inserts_nothing_and_bad_records_are_named(street: Platform) -> None:
     await load(street)
     device = await street.api_key_headers("waste_sorting:ingest")
