@@ -27,11 +27,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from core.citybrain.sync import RecordChecker, prepare_page
 from core.plugins import load_plugins
-from plugins.waste_sorting.metrics import indicators, local_midnight
+from plugins.waste_sorting.metrics import _days_counted, indicators, local_midnight
+from plugins.waste_sorting.models import Household, HouseholdMonth
 from plugins.waste_sorting.rollup import rollup_days
 from tests.api.test_areas import IMPORT, SIZE, areas
 from tests.conftest import Platform
@@ -190,6 +191,23 @@ async def test_rollup_read_on_parallel_connections_stores_the_same_rows(street: 
         assert await indicators(session, START, END, TZ, use_rollup=True) == await indicators(
             session, START, END, TZ, use_rollup=False
         )
+
+
+async def test_per_day_participation_packed_in_lanes_equals_one_sum_per_day(street: Platform) -> None:
+    """Groups small enough count four days per sum; larger ones one day per sum: same counts."""
+    await load(street)
+    async with street.database.session() as session:
+        await rollup_days(session, [D - timedelta(days=1), D, D + timedelta(days=1)])
+    base = (
+        select(Household.community_id)
+        .select_from(HouseholdMonth)
+        .join(Household, Household.id == HouseholdMonth.household_id)
+    )
+    async with street.database.session() as session:
+        laned = await _days_counted(session, base, largest=0)
+        single = await _days_counted(session, base, largest=10**9)
+    assert laned == single
+    assert sum(sum(per_day) for _, _, per_day in laned) == 6  # H1, H2, H5, H6 on D; H2 on D-1; H4 on D+1
 
 
 async def test_replayed_batch_inserts_nothing_and_bad_records_are_named(street: Platform) -> None:
