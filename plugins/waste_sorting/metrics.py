@@ -318,7 +318,10 @@ async def _participation_from_rollup(
     base = (
         select(key)
         .select_from(HouseholdMonth)
-        .join(Household, Household.id == HouseholdMonth.household_id)
+        # ``+ 0`` keeps SQLite from probing household months per household (it would, to skip the
+        # GROUP BY sort, once ANALYZE has run): reading the months in key order and looking each
+        # household up is ~45% less (bench/waste_stats.py); PostgreSQL plans it as before
+        .join(Household, Household.id == HouseholdMonth.household_id + 0)
         .where(Household.active.is_(True), HouseholdMonth.month.in_(months))
     )
     if grids is not None:
