@@ -25,17 +25,19 @@ import asyncio
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from itertools import repeat
-from operator import itemgetter
+from itertools import chain, islice, repeat
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, UniqueConstraint, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.engine.processors import to_float
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from core.citybrain.client import CityBrainClient, CityBrainError, DatasetPage
@@ -265,8 +267,16 @@ def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[An
 
     First each record is mapped (a record that cannot be is quarantined), then the mapped values
     are checked against the columns (a page at a time, :meth:`RecordChecker.problems`), then
-    ``validate`` runs on the values that passed.
+    ``validate`` runs on the values that passed. A page with nothing wrong (nearly every page) is
+    done a step at a time over the whole page (:func:`_prepare_clean_page`); a page where any step
+    fails is done again record by record, which gives each bad record its reason.
     """
+    clean = _prepare_clean_page(source, checker, items)
+    return clean if clean is not None else _prepare_records(source, checker, items)
+
+
+def _prepare_records(source: CityBrainSource, checker: RecordChecker, items: list[Any]) -> PreparedPage:
+    """:func:`prepare_page` record by record: each bad record is quarantined with its reason."""
     page = PreparedPage()
     bad = page.bad
     map_record, validate = source.map_record, source.validate
@@ -319,6 +329,57 @@ def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[An
     return page
 
 
+def _prepare_clean_page(source: CityBrainSource, checker: RecordChecker, items: list[Any]) -> PreparedPage | None:
+    """:func:`prepare_page` of a page whose every record is good, or None when one may not be.
+
+    Each step runs over the whole page (``map``, ``set`` and ``dict`` in C) instead of once per
+    record with its own ``try``: the dates are parsed in one pass, ``map_record`` is called in one
+    pass, the columns are checked whole and the natural keys de-duplicated by one ``dict``. Any
+    failure (an exception of a record, a column that does not pass, a ``validate`` reason) gives
+    up and leaves the page to the record-by-record path, which finds the reasons; so the result is
+    the same, only sooner.
+    """
+    if not items or set(map(type, items)) != _DICTS:
+        return None
+    raws: list[Any] = list(map(dict.get, items, repeat("updated_at")))
+    if set(map(type, raws)) != _STRS:
+        return None
+    try:
+        moments = list(map(datetime.fromisoformat, raws))
+        mapped: list[Any] = list(map(source.map_record, items))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    if None in set(map(_TZINFO, moments)):
+        moments = [moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in moments]
+    # prepare_page copies each mapped record; a dict of its own is not copied again.
+    if set(map(type, mapped)) != _DICTS or len(set(map(id, mapped))) != len(mapped):
+        mapped = list(map(dict, mapped))
+    column_sets = set(map(tuple, mapped))
+    if len(column_sets) != 1 or not checker._columns_pass(column_sets.pop(), mapped):
+        return None
+    natural_key = source.natural_key
+    try:
+        if source.validate is not None and set(map(source.validate, mapped)) != _NONES:
+            return None
+        keys = list(map(itemgetter(*natural_key), mapped))
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    by_key = dict(zip(keys, mapped, strict=True))  # the last of a key wins, as record by record
+    page = PreparedPage(duplicates=len(keys) - len(by_key), newest=max(moments))
+    try:
+        page.keys = sorted(by_key)
+    except TypeError:
+        page.keys = sorted(by_key, key=_sort_key)
+    page.rows = [by_key[key] for key in page.keys]
+    return page
+
+
+_DICTS = {dict}
+_STRS = {str}
+_NONES = {None}
+_TZINFO = attrgetter("tzinfo")
+
+
 def _kept(source: CityBrainSource, record: Any) -> Any:
     """What the quarantine stores of a bad record: the source's redaction of it, or the record."""
     if source.redact is None or not isinstance(record, dict):
@@ -353,12 +414,23 @@ def _upsert_statement(
 
 @dataclass(frozen=True)
 class _Upsert:
-    """An upsert compiled once: driver SQL, the parameter order, batch-constant defaults and bind processors."""
+    """An upsert compiled once: driver SQL, the parameter order, batch-constant defaults and bind processors.
+
+    With ``rows_per_statement`` > 1 (SQLite), ``multi_sql`` is the same upsert with that many rows
+    in its ``VALUES``: see :func:`upsert_rows`.
+    """
 
     sql: str
     order: tuple[str, ...]
     defaults: dict[str, Callable[[], Any]]
     processors: tuple[Callable[[Any], Any] | None, ...]
+    rows_per_statement: int = 1
+    multi_sql: str = ""
+
+
+SQLITE_ROWS_PER_STATEMENT = 500
+"""Rows in one SQLite upsert statement (fewer when the columns would pass SQLite's variable limit)."""
+_SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
 _UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], _Upsert | None] = {}
@@ -389,7 +461,13 @@ def _compile_upsert(
     if not order or set(order) != set(names):
         return None
     processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in order)
-    return _Upsert(str(compiled), order, defaults, processors)
+    sql = str(compiled)
+    if dialect.name == "sqlite" and dialect.paramstyle == "qmark":
+        rows = min(SQLITE_ROWS_PER_STATEMENT, _SQLITE_MAX_VARIABLES // len(order))
+        values = "(" + ", ".join(["?"] * len(order)) + ")"
+        if rows > 1 and sql.count(values) == 1 and sql.count("?") == len(order):
+            return _Upsert(sql, order, defaults, processors, rows, sql.replace(values, ", ".join([values] * rows)))
+    return _Upsert(sql, order, defaults, processors)
 
 
 async def upsert_rows(
@@ -420,14 +498,29 @@ async def upsert_rows(
         if upsert is None:
             await connection.execute(_upsert_statement(dialect.name, source, table, columns), group)
             continue
-        await connection.exec_driver_sql(upsert.sql, _parameters(upsert, group))
+        per = upsert.rows_per_statement
+        whole = len(group) - len(group) % per if per > 1 else 0
+        if whole:
+            # SQLite: hundreds of rows per statement. An executemany steps (and takes the GIL back
+            # to bind) once per row; one statement per 500 rows costs SQLite ~20% less CPU here.
+            row_values = _columns(upsert, group[:whole])
+            statements = [tuple(chain.from_iterable(islice(row_values, per))) for _ in range(whole // per)]
+            await connection.exec_driver_sql(upsert.multi_sql, statements)
+        if whole < len(group):
+            await connection.exec_driver_sql(upsert.sql, _parameters(upsert, group[whole:] if whole else group))
 
 
 def _parameters(upsert: _Upsert, group: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """The driver parameters of ``group`` in the statement's order; the defaults are evaluated once.
+    """The driver parameters of ``group`` in the statement's order, a tuple per row; the defaults are evaluated once."""
+    return list(_columns(upsert, group))
+
+
+def _columns(upsert: _Upsert, group: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
+    """The driver parameters of ``group``, a tuple per row (lazily, one tuple reused when not kept).
 
     Built column by column (``map`` and ``zip`` run in C), each bind processor applied to its
-    column only: several times faster than a generator per row.
+    column only: several times faster than a generator per row. A column of floats skips the
+    ``to_float`` processor (it returns each of them unchanged).
     """
     columns: list[Iterable[Any]] = []
     for name, process in zip(upsert.order, upsert.processors, strict=True):
@@ -435,10 +528,15 @@ def _parameters(upsert: _Upsert, group: list[dict[str, Any]]) -> list[tuple[Any,
         if make is not None:
             value = make()
             columns.append(repeat(value if process is None else process(value), len(group)))
-        else:
-            values = map(itemgetter(name), group)
-            columns.append(values if process is None else map(process, values))
-    return list(zip(*columns, strict=True))
+            continue
+        values: Iterable[Any] = list(map(itemgetter(name), group))
+        if process is to_float and set(map(type, values)) == _FLOATS:
+            process = None
+        columns.append(values if process is None else map(process, values))
+    return zip(*columns, strict=True)
+
+
+_FLOATS = {float}
 
 
 async def quarantine(

@@ -11,11 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
@@ -33,6 +33,7 @@ from plugins.video_net.citybrain import camera_values
 from plugins.video_net.models import Camera
 from tests.core.citybrain.conftest import FAULTS_20_PERCENT, Street
 
+CAMERAS = cast(Table, Camera.__table__)
 FIELD_OF = {"missing_id": "id", "null_name": "name", "bad_lon": "lon", "lat_out_of_range": "lat"}
 
 
@@ -365,11 +366,62 @@ def test_a_page_is_checked_de_duplicated_and_sorted_by_key() -> None:
     ]
 
 
+def test_a_clean_page_is_prepared_a_step_at_a_time_with_the_record_by_record_result() -> None:
+    source = camera_source()
+    checker = RecordChecker(source)
+    clean = [
+        camera_record(f"3301095213400000{i:04d}", name=f"camera {i}", updated_at=f"2026-11-01T08:{i:02d}:00Z")
+        for i in range(50)
+    ]
+    clean.append(camera_record("33010952134000000007", name="again"))  # a key seen before: the last wins
+    clean.append(camera_record("33010952134000000060", updated_at="2026-11-01T09:30:00"))  # no zone: UTC
+    with_a_bad_one = [*clean, {**camera_record("33010952134000000099"), "lon": "east"}]
+
+    page = sync_module._prepare_clean_page(source, checker, clean)
+
+    assert page is not None and page == sync_module._prepare_records(source, checker, clean)
+    assert page.duplicates == 1 and len(page.rows) == 51 and page.newest is not None
+    assert page.newest.isoformat() == "2026-11-01T09:30:00+00:00"
+    assert page.rows[7]["name"] == "again" and page.keys == sorted(page.keys)
+    # One bad record: the whole page goes record by record, which names the bad one.
+    assert sync_module._prepare_clean_page(source, checker, with_a_bad_one) is None
+    mixed = prepare_page(source, checker, with_a_bad_one)
+    assert mixed == sync_module._prepare_records(source, checker, with_a_bad_one)
+    assert [reason for _record, reason in mixed.bad.values()] == ["lon: expected a number, got 'east'"]
+    assert mixed.rows == page.rows
+
+
+async def test_upsert_rows_stores_many_rows_once_and_updates_them_in_place(street: Street) -> None:
+    """On SQLite several hundred rows go in one statement: 1,234 rows are two statements of 500, then 234 rows."""
+    source = camera_source()
+    rows = [camera_values(camera_record(f"3301095213401{i:07d}", name=f"camera {i}")) for i in range(1234)]
+    sqlite_upsert = _compile_upsert(SQLiteDialect_aiosqlite(), source, CAMERAS, tuple(rows[0]))
+    assert sqlite_upsert is not None and sqlite_upsert.rows_per_statement == 500
+    assert sqlite_upsert.multi_sql.count("?") == 500 * len(sqlite_upsert.order)
+
+    async with street.database.engine.begin() as connection:
+        await sync_module.upsert_rows(connection, source, rows)
+    async with street.database.engine.begin() as connection:
+        ids = dict((await connection.execute(select(Camera.code, Camera.id))).tuples().all())
+    changed = [
+        {**row, "name": f"{row['name']} renamed", "lat": 30.5} if i % 3 == 0 else row for i, row in enumerate(rows)
+    ]
+    async with street.database.engine.begin() as connection:
+        await sync_module.upsert_rows(connection, source, changed)
+
+    assert await street.count(Camera) == 1234
+    assert await cameras_in_db(street) == {row["code"]: row for row in changed}
+    async with street.database.engine.begin() as connection:
+        assert (
+            dict((await connection.execute(select(Camera.code, Camera.id))).tuples().all()) == ids
+        )  # updated in place
+
+
 @pytest.mark.parametrize("dialect", [SQLiteDialect_aiosqlite(), PGDialect_asyncpg()], ids=["sqlite", "postgresql"])
 def test_upsert_parameters_are_in_the_statement_order_with_each_default_evaluated_once(dialect: Dialect) -> None:
     source = camera_source()
     rows = [camera_values(camera_record(f"3301095213400000000{i}", name=f"camera {i}")) for i in range(3)]
-    upsert = _compile_upsert(dialect, source, Camera.__table__, tuple(rows[0]))
+    upsert = _compile_upsert(dialect, source, CAMERAS, tuple(rows[0]))
     assert upsert is not None
 
     params = _parameters(upsert, rows)
