@@ -261,12 +261,14 @@ def _deposit_sums(
 
 def deposit_measures() -> list[Any]:
     """The sums over raw deposits, in the order of :meth:`Figures.add_deposits` (the rollup stores the same)."""
+    # count(column) and count(CASE .. THEN 1 END) rather than sums of CASE .. ELSE 0: the same
+    # numbers, ~11% less time for a day of the rollup (bench/waste_stats.py)
     return [
         func.count(),
-        func.sum(case((Deposit.in_window.is_not(None), 1), else_=0)),
-        func.sum(case((Deposit.in_window.is_(True), 1), else_=0)),
-        func.sum(case((Deposit.inspected_correct.is_not(None), 1), else_=0)),
-        func.sum(case((Deposit.inspected_correct.is_(True), 1), else_=0)),
+        func.count(Deposit.in_window),
+        func.count(case((Deposit.in_window.is_(True), 1))),
+        func.count(Deposit.inspected_correct),
+        func.count(case((Deposit.inspected_correct.is_(True), 1))),
         *(func.sum(case((Deposit.category == c, Deposit.weight_kg), else_=0.0)) for c in CATEGORIES),
     ]
 
