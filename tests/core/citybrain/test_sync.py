@@ -7,6 +7,7 @@ pieces that make it fast (the page checks, the upsert's parameters, the SQLite s
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -366,6 +367,27 @@ def test_a_page_is_checked_de_duplicated_and_sorted_by_key() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("lon", "expected"),
+    [
+        (120.27, 120.27),
+        (120, 120.0),  # an integer becomes a float
+        (180.5, "lon: 180.5 is outside -180..180"),
+        (float("nan"), "lon: nan is outside -180..180"),
+        (True, "lon: expected a number, got True"),
+        ("120.27", "lon: expected a number, got '120.27'"),
+    ],
+)
+def test_camera_coordinates_are_numbers_in_range(lon: Any, expected: float | str) -> None:
+    record = {**camera_record("33010952134000000001"), "lon": lon}
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match=re.escape(expected)):
+            camera_values(record)
+    else:
+        values = camera_values(record)
+        assert values["lon"] == expected and type(values["lon"]) is float and values["lat"] == 30.22
+
+
 def test_a_clean_page_is_prepared_a_step_at_a_time_with_the_record_by_record_result() -> None:
     source = camera_source()
     checker = RecordChecker(source)
@@ -397,7 +419,7 @@ async def test_upsert_rows_stores_many_rows_once_and_updates_them_in_place(stree
     rows = [camera_values(camera_record(f"3301095213401{i:07d}", name=f"camera {i}")) for i in range(1234)]
     sqlite_upsert = _compile_upsert(SQLiteDialect_aiosqlite(), source, CAMERAS, tuple(rows[0]))
     assert sqlite_upsert is not None and sqlite_upsert.rows_per_statement == 500
-    assert sqlite_upsert.multi_sql.count("?") == 500 * len(sqlite_upsert.order)
+    assert sqlite_upsert.multi_columns == tuple(rows[0])  # the defaults are bound once per statement
 
     async with street.database.engine.begin() as connection:
         await sync_module.upsert_rows(connection, source, rows)
@@ -410,6 +432,8 @@ async def test_upsert_rows_stores_many_rows_once_and_updates_them_in_place(stree
         await sync_module.upsert_rows(connection, source, changed)
 
     assert await street.count(Camera) == 1234
+    defaults = (Camera.status == "unknown", Camera.enabled.is_(True), Camera.camera_type == "other")
+    assert await street.count(Camera, *defaults, Camera.is_key.is_(False), Camera.created_at.is_not(None)) == 1234
     assert await cameras_in_db(street) == {row["code"]: row for row in changed}
     async with street.database.engine.begin() as connection:
         assert (
