@@ -10,7 +10,7 @@ milliseconds; headers (and so the signature) and secrets are never logged.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -149,10 +149,13 @@ class CityBrainClient:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         attempts: int | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
         """Send a signed request, retrying as configured; return the 2xx response.
 
-        Raises :class:`CityBrainError` for a 4xx other than 429, and when every attempt failed.
+        ``on_sent`` is called each time the request has been written to the connection (before
+        its answer). Raises :class:`CityBrainError` for a 4xx other than 429, and when every
+        attempt failed.
         """
         settings = self.settings
         query = {key: value for key, value in (params or {}).items() if value is not None}
@@ -168,7 +171,7 @@ class CityBrainClient:
             ):
                 with retrying:
                     attempt += 1
-                    response = await self._send(method, path, query, json, headers, attempt)
+                    response = await self._send(method, path, query, json, headers, attempt, on_sent)
                     if response.status_code in RETRY_STATUSES:
                         raise _RetryableStatus(response)
         except _RetryableStatus as exc:
@@ -197,10 +200,14 @@ class CityBrainClient:
         json: Any,
         headers: Mapping[str, str] | None,
         attempt: int,
+        on_sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
         started = time.perf_counter()
+        extensions = None if on_sent is None else {"trace": _sent_trace(on_sent)}
         try:
-            response = await self.http.request(method, path, params=query or None, json=json, headers=headers)
+            response = await self.http.request(
+                method, path, params=query or None, json=json, headers=headers, extensions=extensions
+            )
         except httpx.TransportError as exc:
             self.log.warning(
                 "citybrain_call",
@@ -232,14 +239,18 @@ class CityBrainClient:
         cursor: str | None = None,
         updated_since: datetime | None = None,
         limit: int | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> DatasetPage:
-        """One page of ``dataset`` after ``cursor``, of records updated at or after ``updated_since``."""
+        """One page of ``dataset`` after ``cursor``, of records updated at or after ``updated_since``.
+
+        ``on_sent``: see :meth:`request`.
+        """
         params = {
             "limit": limit or self.settings.citybrain_page_size,
             "cursor": cursor,
             "updated_since": updated_since.isoformat() if updated_since else None,
         }
-        response = await self.request("GET", f"/v1/datasets/{dataset}", params=params)
+        response = await self.request("GET", f"/v1/datasets/{dataset}", params=params, on_sent=on_sent)
         try:
             body = msgspec.json.decode(response.content)
             items = body["items"]
@@ -277,6 +288,19 @@ class CityBrainClient:
             "POST", path, json=dict(payload), headers={"Idempotency-Key": idempotency_key}, attempts=attempts
         )
         return response.json() if response.content else None
+
+
+_SENT_EVENTS = frozenset({"http11.send_request_body.complete", "http2.send_request_body.complete"})
+
+
+def _sent_trace(on_sent: Callable[[], None]) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore ``trace`` extension that calls ``on_sent`` once the request is written."""
+
+    async def trace(event: str, _info: dict[str, Any]) -> None:
+        if event in _SENT_EVENTS:
+            on_sent()
+
+    return trace
 
 
 def _detail(response: httpx.Response) -> Any:

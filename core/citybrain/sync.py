@@ -29,6 +29,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain, islice, repeat
 from operator import attrgetter, itemgetter
 from typing import Any, cast
@@ -805,6 +806,25 @@ class _BatchWriter:
                 self.stored(page, prepared)
 
 
+SEND_TURNS = 20
+"""How many turns of the event loop a run lets the next page's request take to be sent."""
+
+
+async def _until_sent(task: asyncio.Task[Any], sent: list[bool]) -> None:
+    """Let ``task`` run until its request is written (``sent`` filled), it ends, or ``SEND_TURNS`` turns pass.
+
+    A task created with ``ensure_future`` runs only when the run yields, and checking a page
+    does not: without this the next page's request would leave only after the page was checked,
+    and City Brain would start on it only then. A request on an open connection takes ~4 turns
+    (a new connection ~12); one held back (a retry's wait, a pool without a free connection)
+    is not waited for.
+    """
+    for _ in range(SEND_TURNS):
+        if sent or task.done():
+            return
+        await asyncio.sleep(0)
+
+
 def _discard(task: asyncio.Task[Any]) -> None:
     """Cancel ``task``; if it already failed, take its exception (so asyncio does not report it)."""
     if task.done():
@@ -880,9 +900,17 @@ async def sync_dataset(
                 total = page.remaining
                 while True:
                     if page.next_cursor is not None:
+                        sent: list[bool] = []
                         pending = asyncio.ensure_future(
-                            client.get_page(source.dataset, cursor=page.next_cursor, updated_since=since, limit=limit)
+                            client.get_page(
+                                source.dataset,
+                                cursor=page.next_cursor,
+                                updated_since=since,
+                                limit=limit,
+                                on_sent=partial(sent.append, True),
+                            )
                         )
+                        await _until_sent(pending, sent)
                     prepared = prepare_page(source, checker, page.items)  # while the batch before is written
                     if prepared.newest is not None and (high_water is None or prepared.newest > high_water):
                         high_water = prepared.newest

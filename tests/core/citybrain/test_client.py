@@ -117,6 +117,19 @@ async def test_pages_follow_the_cursor_through_every_record_once(
     assert later == [record["id"] for record in dataset.records if record["updated_at"] >= cut]
 
 
+async def test_on_sent_is_called_once_the_request_is_out_before_the_answer(
+    simulator: SimulatorServer, settings: Settings
+) -> None:
+    simulator.set_faults(latency=0.3)
+    sent: list[float] = []
+    async with CityBrainClient(settings.model_copy(update={"citybrain_read_timeout": 5.0})) as client:
+        started = time.monotonic()
+        page = await client.get_page("cameras", limit=5, on_sent=lambda: sent.append(time.monotonic()))
+        answered = time.monotonic()
+    assert len(page.items) == 5 and len(sent) == 1
+    assert sent[0] - started < 0.2 and answered - sent[0] >= 0.25  # out at once, answered after the latency
+
+
 async def test_retries_ride_out_errors_throttling_and_timeouts(simulator: SimulatorServer, settings: Settings) -> None:
     simulator.set_faults(error_rate=0.3, throttle_rate=0.2, timeout_rate=0.1, hang_seconds=0.6, retry_after=0)
     async with CityBrainClient(settings) as client:

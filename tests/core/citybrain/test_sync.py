@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
@@ -22,7 +23,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
 
 from core.citybrain import sync as sync_module
-from core.citybrain.client import CityBrainError
+from core.citybrain.client import CityBrainClient, CityBrainError, DatasetPage
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
 from core.citybrain.simulator.app import decode_cursor
 from core.citybrain.simulator.server import SimulatorServer
@@ -282,6 +283,39 @@ async def test_a_batch_is_committed_once_it_holds_enough_records(
     assert batches == [3, 3, 3, 1]  # 240 records: ten pages, the last one alone
     assert result.pages == 10 and result.upserted == len(good)
     assert await cameras_in_db(street) == {code: camera_values(record) for code, record in good.items()}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_next_page_is_requested_before_this_one_is_checked(
+    street: Street, simulator: SimulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """City Brain works on page k+1 while the run checks page k: its request leaves first."""
+    events: list[str] = []
+    get_page = CityBrainClient.get_page
+
+    async def logged_get_page(
+        self: CityBrainClient, dataset: str, *, on_sent: Callable[[], None] | None = None, **kwargs: Any
+    ) -> DatasetPage:
+        def sent() -> None:
+            events.append("sent")
+            if on_sent is not None:
+                on_sent()
+
+        return await get_page(self, dataset, on_sent=sent, **kwargs)
+
+    prepare_page = sync_module.prepare_page
+
+    def logged_prepare_page(*args: Any) -> Any:
+        events.append("check")
+        return prepare_page(*args)
+
+    monkeypatch.setattr(CityBrainClient, "get_page", logged_get_page)
+    monkeypatch.setattr(sync_module, "prepare_page", logged_prepare_page)
+
+    result = await street.service.sync("cameras")
+
+    assert result.pages == 10
+    assert events == ["sent", *["sent", "check"] * 9, "check"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
