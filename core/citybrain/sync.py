@@ -15,7 +15,8 @@ natural keys arrive in random order, so a commit per page of 1,000 wrote about 1
 per commit write most of those pages once instead of ten times.
 
 The stages overlap: while a batch is written (one transaction on the run's one connection), the
-next pages are fetched (one ahead) and checked. A batch's transaction starts only once the one
+next pages are fetched (one ahead: the next page's request is sent before the page in hand is
+checked, so City Brain prepares it meanwhile) and checked. A batch's transaction starts only once the one
 before has committed, so the stored cursor never runs ahead of the stored rows.
 """
 
