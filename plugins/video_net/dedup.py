@@ -18,13 +18,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -34,6 +36,7 @@ from core.errors import InputError
 from core.events import EmitResult, Event, EventBus
 from core.keylists import KeyList
 from core.security.audit import AuditContext, audit_context
+from plugins.video_net import onehop
 from plugins.video_net.alert_types import AlertType
 from plugins.video_net.models import Alert, Camera, Incident, Snapshot, Suppression
 
@@ -107,7 +110,8 @@ def _statement(dialect: str, name: str) -> TextualSelect:
     return text(sql).bindparams(since).columns(*(_INCIDENTS.c[n] for n in names))
 
 
-_SUPPRESSIONS = select(_SUPPRESSION_TABLE).where(
+_RULE_COLUMNS = ("camera_id", "alert_type", "starts_at", "ends_at")
+_SUPPRESSIONS = select(*(_SUPPRESSION_TABLE.c[n] for n in _RULE_COLUMNS)).where(
     _SUPPRESSION_TABLE.c.starts_at <= bindparam("end"), _SUPPRESSION_TABLE.c.ends_at > bindparam("start")
 )
 
@@ -211,23 +215,17 @@ async def known_snapshots(session: AsyncSession, items: Sequence[AlertIn], prefi
             raise InputError(f"{prefix(index)}snapshot", "no snapshot with this SHA-256; upload it to /snapshots first")
 
 
-async def _earlier_alerts(
-    session: AsyncSession, pairs: set[tuple[int, str]]
-) -> dict[tuple[int, str], tuple[str, int | None]]:
-    """The (outcome, incident id) of the alerts among ``pairs`` (camera id, sender's id) stored before."""
-    connection = await session.connection()
-    dialect = connection.dialect.name
-    rows = await connection.execute(_statement(dialect, "earlier"), _PAIRS.parameters(dialect, sorted(pairs)))
-    return {(camera_id, alert_id): (outcome, incident) for camera_id, alert_id, outcome, incident in rows}
+@dataclass(frozen=True)
+class _Rule:
+    """A suppression window, as :func:`_suppressed` needs it."""
+
+    camera_id: int | None
+    alert_type: str | None
+    starts_at: datetime
+    ends_at: datetime
 
 
-async def _suppressions(session: AsyncSession, start: datetime, end: datetime) -> list[Row[Any]]:
-    """The suppression windows overlapping [start, end] (a handful: :func:`_suppressed` picks per alert)."""
-    connection = await session.connection()
-    return list(await connection.execute(_SUPPRESSIONS, {"start": start, "end": end}))
-
-
-def _suppressed(rules: Sequence[Row[Any]], camera_id: int, alert_type: str, at: datetime) -> bool:
+def _suppressed(rules: Sequence[_Rule], camera_id: int, alert_type: str, at: datetime) -> bool:
     return any(
         (rule.camera_id is None or rule.camera_id == camera_id)
         and (rule.alert_type is None or rule.alert_type == alert_type)
@@ -250,22 +248,88 @@ class _OpenIncident:
     changed: bool = False
 
 
-async def _open_incidents(
-    session: AsyncSession, keys: set[tuple[int, str]], since: datetime
-) -> dict[tuple[int, str], _OpenIncident]:
-    """The latest open incident of each (camera id, type) whose last alert is at or after ``since``."""
-    if not keys:
-        return {}
+@dataclass
+class GroupReads:
+    """What dedup reads before it decides: read for a whole group of alerts at once (:func:`read_group`)."""
+
+    cameras: dict[str, CameraRef]
+    earlier: dict[tuple[int, str], tuple[str, int | None]]
+    """(outcome, incident id) of the alerts stored before, by (camera id, sender's id)."""
+    rules: list[_Rule]
+    """The suppression windows overlapping the alerts' times."""
+    open_incidents: dict[tuple[int, str], _OpenIncident]
+    """The latest open incident of each (camera id, type) that an alert may merge into."""
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """The keys a group's reads look up, from its alerts that can be stored (known type and camera, aware time)."""
+
+    pairs: list[tuple[int, str]]
+    kinds: list[tuple[int, str]]
+    since: datetime
+    start: datetime
+    end: datetime
+
+
+def _wanted(
+    items: Sequence[AlertIn], types: Mapping[str, AlertType], cameras: Mapping[str, CameraRef]
+) -> _Wanted | None:
+    usable = [i for i in items if i.type in types and i.camera in cameras and i.occurred_at.tzinfo is not None]
+    if not usable:
+        return None
+    times = [item.occurred_at for item in usable]
+    longest = max(types[item.type].cooldown for item in usable)
+    return _Wanted(
+        pairs=sorted({(cameras[i.camera].id, i.alert_id) for i in usable}),
+        kinds=sorted({(cameras[i.camera].id, i.type) for i in usable}),
+        since=min(times) - longest,
+        start=min(times),
+        end=max(times),
+    )
+
+
+async def read_group(
+    session: AsyncSession,
+    items: Sequence[AlertIn],
+    types: Mapping[str, AlertType],
+    cameras: Mapping[str, CameraRef] | None = None,
+) -> GroupReads:
+    """Everything :func:`ingest` reads for ``items`` (and :func:`validate` for their cameras, unless
+    ``cameras`` are given): on SQLite in one hop to the database thread, elsewhere statement by statement.
+
+    Reading for alerts that then fail validation only widens the lookups: the outcome of the others
+    is the same (an open incident found only thanks to an earlier alert's cooldown is outside every
+    remaining alert's cooldown).
+    """
+    driver = await onehop.driver_of(session)
+    if driver is not None:
+        prepared = _prepared((await session.connection()).dialect)
+        return await onehop.run(driver, functools.partial(_read_on_thread, prepared, items, types, cameras))
+    if cameras is None:
+        cameras = await camera_refs(session, {item.camera for item in items})
+    wanted = _wanted(items, types, cameras)
+    if wanted is None:
+        return GroupReads(dict(cameras), {}, [], {})
     connection = await session.connection()
     dialect = connection.dialect.name
-    parameters = {**_KINDS.parameters(dialect, sorted(keys)), "since": since}
+    earlier = {
+        (camera_id, alert_id): (outcome, incident)
+        for camera_id, alert_id, outcome, incident in await connection.execute(
+            _statement(dialect, "earlier"), _PAIRS.parameters(dialect, wanted.pairs)
+        )
+    }
+    rules = [_Rule(*row) for row in await connection.execute(_SUPPRESSIONS, {"start": wanted.start, "end": wanted.end})]
+    parameters = {**_KINDS.parameters(dialect, wanted.kinds), "since": wanted.since}
     found: dict[tuple[int, str], _OpenIncident] = {}
     for camera_id, alert_type, *state in await connection.execute(_statement(dialect, "open"), parameters):
         found[(camera_id, alert_type)] = _OpenIncident(*state)  # ordered by last alert: the latest wins
-    return found
+    return GroupReads(dict(cameras), earlier, rules, found)
 
 
 _INSERT_ALERT = insert(_ALERTS)
+_ALERT_COLUMNS = ("camera_id", "alert_id", "alert_type", "confidence", "occurred_at", "received_at", "outcome",
+                  "incident_id", "snapshot", "payload")  # fmt: skip
 _UPDATE_MERGED = (
     update(_INCIDENTS)
     .where(_INCIDENTS.c.id == bindparam("b_id"))
@@ -279,16 +343,94 @@ _UPDATE_MERGED = (
 )
 
 
-async def _write_back(session: AsyncSession, incidents: Iterable[_OpenIncident | None]) -> None:
-    """Store the merges into open incidents: one UPDATE, executed for each changed incident."""
+_PREPARED: dict[type[Dialect], dict[str, onehop.Prepared]] = {}
+
+
+def _prepared(dialect: Dialect) -> dict[str, onehop.Prepared]:
+    """The statements of :func:`read_group` and :func:`_store`, compiled once for a SQLite dialect."""
+    if type(dialect) not in _PREPARED:
+        _PREPARED[type(dialect)] = _prepare(dialect)
+    return _PREPARED[type(dialect)]
+
+
+def _prepare(dialect: Dialect) -> dict[str, onehop.Prepared]:
+
+    def columns(table: Table, statement: Any) -> list[Any]:
+        return [table.c[column.name].type for column in statement.selected_columns]
+
+    statements = {name: _statement("sqlite", name) for name in ("cameras", "earlier", "open")}
+    tables = {"cameras": _CAMERAS, "earlier": _ALERTS, "open": _INCIDENTS}
+    prepared = {name: onehop.prepare(s, dialect, columns(tables[name], s)) for name, s in statements.items()}
+    prepared["suppressions"] = onehop.prepare(_SUPPRESSIONS, dialect, columns(_SUPPRESSION_TABLE, _SUPPRESSIONS))
+    prepared["insert"] = onehop.prepare(_INSERT_ALERT, dialect, column_keys=_ALERT_COLUMNS)
+    prepared["update"] = onehop.prepare(_UPDATE_MERGED, dialect)
+    return prepared
+
+
+def _read_on_thread(
+    prepared: Mapping[str, onehop.Prepared],
+    items: Sequence[AlertIn],
+    types: Mapping[str, AlertType],
+    cameras: Mapping[str, CameraRef] | None,
+    db: sqlite3.Connection,
+) -> GroupReads:
+    """:func:`read_group` on the database thread (no await: one hop for the cameras, replays, suppressions
+    and open incidents)."""
+
+    def query(name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        statement = prepared[name]
+        return statement.rows(db.execute(statement.sql, statement.parameters(values)).fetchall())
+
+    if cameras is None:
+        codes = sorted({item.camera for item in items})
+        cameras = {row[1]: CameraRef(*row) for row in query("cameras", _CODES.parameters("sqlite", codes))}
+    wanted = _wanted(items, types, cameras)
+    if wanted is None:
+        return GroupReads(dict(cameras), {}, [], {})
+    earlier = {
+        (c, a): (outcome, incident)
+        for c, a, outcome, incident in query("earlier", _PAIRS.parameters("sqlite", wanted.pairs))
+    }
+    rules = [_Rule(*row) for row in query("suppressions", {"start": wanted.start, "end": wanted.end})]
+    found: dict[tuple[int, str], _OpenIncident] = {}
+    for camera_id, alert_type, *state in query(
+        "open", {**_KINDS.parameters("sqlite", wanted.kinds), "since": wanted.since}
+    ):
+        found[(camera_id, alert_type)] = _OpenIncident(*state)  # ordered by last alert: the latest wins
+    return GroupReads(dict(cameras), earlier, rules, found)
+
+
+async def _store(
+    session: AsyncSession, incidents: Iterable[_OpenIncident | None], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Store the merges into open incidents (one UPDATE executed for each changed one) and the alert rows
+    (one INSERT executed for each): on SQLite in one hop to the database thread."""
     unique = {i.id: i for i in incidents if i is not None and i.changed}
     changed = [
         {"b_id": i.id, "b_first": i.first_seen_at, "b_last": i.last_seen_at, "b_count": i.alert_count,
          "b_confidence": i.best_confidence, "b_snapshot": i.best_snapshot}
         for i in unique.values()
     ]  # fmt: skip
-    if changed:
-        await (await session.connection()).execute(_UPDATE_MERGED, changed)
+    if not changed and not rows:
+        return
+    driver = await onehop.driver_of(session)
+    if driver is None:
+        connection = await session.connection()
+        if changed:
+            await connection.execute(_UPDATE_MERGED, changed)
+        if rows:  # one executemany through the Core: alerts need no ORM identity
+            await connection.execute(_INSERT_ALERT, list(rows))
+        return
+    prepared = _prepared((await session.connection()).dialect)
+    update_, insert_ = prepared["update"], prepared["insert"]
+
+    def write(db: sqlite3.Connection) -> None:
+        if changed:
+            db.executemany(update_.sql, [update_.parameters(values) for values in changed])
+        if rows:
+            db.executemany(insert_.sql, [insert_.parameters(values) for values in rows])
+
+    await onehop.run(driver, write)
 
 
 def _within_cooldown(incident: _OpenIncident, at: datetime, cooldown: timedelta) -> bool:
@@ -363,22 +505,21 @@ async def ingest(
     push: bool = True,
     prefix: Any = lambda index: "",
     senders: Sequence[AuditContext | None] | None = None,
+    reads: GroupReads | None = None,
 ) -> IngestResult:
     """Store ``items`` (already checked by :func:`validate` and :func:`known_snapshots`) with dedup into incidents.
 
     Call it inside :func:`dedup_locks` for the items' (camera code, type) pairs and commit there.
     ``senders`` (one per item) attributes the incidents an item opens in the audit log (default:
-    the current audit context).
+    the current audit context). ``reads`` are :func:`read_group`'s for these items (or more) inside
+    the same locks; by default they are read here.
     """
-    earlier = await _earlier_alerts(session, {(cameras[i.camera].id, i.alert_id) for i in items})
-    times = [item.occurred_at for item in items]
-    rules = await _suppressions(session, min(times), max(times))
+    if reads is None:
+        reads = await read_group(session, items, types, cameras)
+    earlier, rules = reads.earlier, reads.rules
     outcomes: list[AlertOutcome | None] = [None] * len(items)
     emitted: list[EmitResult] = []
-    longest = max((types[item.type].cooldown for item in items), default=timedelta(0))
-    open_incidents: dict[tuple[int, str], _OpenIncident | None] = dict(
-        await _open_incidents(session, {(cameras[i.camera].id, i.type) for i in items}, min(times) - longest)
-    )
+    open_incidents: dict[tuple[int, str], _OpenIncident | None] = dict(reads.open_incidents)
     opened: list[_OpenIncident] = []
     seen: dict[tuple[int, str], tuple[str, int | None]] = {}
     rows: list[dict[str, Any]] = []
@@ -424,7 +565,5 @@ async def ingest(
         })  # fmt: skip
         seen[identity] = (outcome, incident_id)
         outcomes[index] = AlertOutcome(item.alert_id, outcome, incident_id, replay=False, case_id=case_id)
-    await _write_back(session, [*open_incidents.values(), *opened])
-    if rows:  # one executemany through the Core: alerts need no ORM identity
-        await (await session.connection()).execute(_INSERT_ALERT, rows)
+    await _store(session, [*open_incidents.values(), *opened], rows)
     return IngestResult([o for o in outcomes if o is not None], emitted)

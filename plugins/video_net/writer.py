@@ -29,10 +29,10 @@ from plugins.video_net.alert_types import AlertType
 from plugins.video_net.dedup import (
     AlertIn,
     AlertOutcome,
-    camera_refs,
     dedup_locks,
     ingest,
     known_snapshots,
+    read_group,
     validate,
 )
 
@@ -110,7 +110,9 @@ class AlertWriter:
         try:
             keys = {(item.camera, item.type) for pending in group for item in pending.items}
             async with self.database.session() as session, dedup_locks(session, keys):
-                cameras = await camera_refs(session, {item.camera for p in group for item in p.items})
+                # one read for the whole group (on SQLite one hop to the database thread), before validation
+                reads = await read_group(session, [item for p in group for item in p.items], self.types)
+                cameras = reads.cameras
                 now = utcnow()
                 good: list[_Pending] = []
                 for pending in group:
@@ -124,7 +126,7 @@ class AlertWriter:
                     items = [item for pending in good for item in pending.items]
                     senders = [pending.audit for pending in good for _ in pending.items]
                     result = await ingest(
-                        session, self.bus, self.types, items, cameras, push=self.push, senders=senders
+                        session, self.bus, self.types, items, cameras, push=self.push, senders=senders, reads=reads
                     )
                     emitted = result.emitted
                     start = 0

@@ -199,28 +199,38 @@ async def test_dedup_queries_search_indexes_instead_of_scanning_the_tables(
     platform: Callable[..., AbstractAsyncContextManager[Platform]],
 ) -> None:
     """Every statement of an ingest that reads alerts or incidents searches an index (SQLite's plan says
-    SEARCH): a scan would make each request cost more as the tables grow."""
+    SEARCH): a scan would make each request cost more as the tables grow.
+
+    The statements are taken from SQLite's own trace (with their values), since the writer runs its
+    reads on the raw connection, past SQLAlchemy's statement events."""
     async with platform(plugins="video_net") as p:
         await register(p, 1, 2, 3)
         device = await p.api_key_headers("video_net:ingest")
         t0 = utcnow() - timedelta(minutes=30)
         await p.client.post(ALERTS, json=[alert(n % 3 + 1, f"old{n}", t0) for n in range(30)], headers=device)
-        statements: list[tuple[str, Any]] = []
+        statements: list[str] = []
+        recording = True
 
-        def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-            if statement.lstrip().upper().startswith("SELECT"):
-                statements.append((statement, parameters))
+        def remember(statement: str) -> None:  # on the connection's thread
+            if recording and statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
 
-        event.listen(p.database.engine.sync_engine, "before_cursor_execute", remember)
+        def trace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_connection.await_(dbapi_connection.driver_connection.set_trace_callback(remember))
+
+        pool = p.database.engine.sync_engine.pool
+        event.listen(pool, "checkout", trace)  # every connection handed out from here on is traced
         batch = [alert(1, "new1", t0), alert(2, "old4", t0), alert(3, "new2", t0, kind="illegal_parking")]
         answer = await p.client.post(ALERTS, json=batch, headers=device)
-        event.remove(p.database.engine.sync_engine, "before_cursor_execute", remember)
+        event.remove(pool, "checkout", trace)
+        recording = False
         plans = []
         async with p.database.engine.connect() as conn:
-            for statement, parameters in statements:
-                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            for statement in statements:
+                rows = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement)
                 plans += [row[-1] for row in rows]
     assert answer.status_code == 201, answer.text
+    assert any("json_each" in statement and "video_net_alerts" in statement for statement in statements), statements
     read = [plan for plan in plans if "video_net_alerts" in plan or "video_net_incidents" in plan]
     assert len(read) >= 2, plans  # the replay check and the open incidents at least
     assert all(plan.startswith("SEARCH") for plan in read), read
