@@ -522,25 +522,31 @@ async def upsert_rows(
         if upsert is None:
             await connection.execute(_upsert_statement(dialect.name, source, table, columns), group)
             continue
+        defaults = _defaults(upsert)  # once for the whole group: one created_at for the batch
         per = upsert.rows_per_statement
         whole = len(group) - len(group) % per if per > 1 else 0
         if whole:
             # SQLite: hundreds of rows per statement, each default bound once per statement. An
             # executemany steps (and takes the GIL back to bind) once per row; this costs SQLite
             # ~25% less CPU here, and half the parameters to build.
-            defaults = _defaults(upsert)
             constant = tuple(defaults.values())
             flat = _flat(upsert, group[:whole], upsert.multi_columns, defaults)
             width = per * len(upsert.multi_columns)
             statements = [constant + tuple(flat[start : start + width]) for start in range(0, len(flat), width)]
             await connection.exec_driver_sql(upsert.multi_sql, statements)
         if whole < len(group):
-            await connection.exec_driver_sql(upsert.sql, _parameters(upsert, group[whole:] if whole else group))
+            rest = group[whole:] if whole else group
+            await connection.exec_driver_sql(upsert.sql, _parameters(upsert, rest, defaults))
 
 
-def _parameters(upsert: _Upsert, group: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """The driver parameters of ``group`` in the statement's order, a tuple per row; the defaults are evaluated once."""
-    return list(_columns(upsert, group, upsert.order, _defaults(upsert)))
+def _parameters(
+    upsert: _Upsert, group: list[dict[str, Any]], defaults: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """The driver parameters of ``group`` in the statement's order, a tuple per row.
+
+    The defaults are evaluated once (or given: :func:`_defaults`).
+    """
+    return list(_columns(upsert, group, upsert.order, _defaults(upsert) if defaults is None else defaults))
 
 
 def _defaults(upsert: _Upsert) -> dict[str, Any]:

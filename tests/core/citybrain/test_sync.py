@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import Table, select
+from sqlalchemy import Table, distinct, func, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
@@ -468,6 +468,8 @@ async def test_upsert_rows_stores_many_rows_once_and_updates_them_in_place(stree
     assert await street.count(Camera) == 1234
     defaults = (Camera.status == "unknown", Camera.enabled.is_(True), Camera.camera_type == "other")
     assert await street.count(Camera, *defaults, Camera.is_key.is_(False), Camera.created_at.is_not(None)) == 1234
+    async with street.database.engine.begin() as connection:  # evaluated once per call, leftover rows too
+        assert (await connection.execute(select(func.count(distinct(Camera.created_at))))).scalar_one() == 1
     assert await cameras_in_db(street) == {row["code"]: row for row in changed}
     async with street.database.engine.begin() as connection:
         assert (
