@@ -4,12 +4,11 @@ thresholds, suppression, an alert storm, one event and one case per incident, th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import event, func, select
 
 from core.cases.models import Case
@@ -22,15 +21,6 @@ from tests.plugins.video_net_helpers import BASE, alert, code, register
 
 ALERTS = f"{BASE}/alerts"
 COOLDOWN = timedelta(minutes=10)  # street_vendor's default
-
-
-@pytest.fixture
-async def vn(
-    platform: Callable[..., AbstractAsyncContextManager[Platform]], backend: dict[str, Any]
-) -> AsyncIterator[Platform]:
-    """The platform with video_net alone, on SQLite and on PostgreSQL."""
-    async with platform(plugins="video_net", **backend) as p:
-        yield p
 
 
 async def count(p: Platform, model: type, *where: Any) -> int:

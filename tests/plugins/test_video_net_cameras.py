@@ -4,10 +4,7 @@ and the online rate."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,15 +21,6 @@ from tests.plugins.video_net_helpers import BASE, camera, code, register
 CAMERAS = f"{BASE}/cameras"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 RULES = {"keepalive_seconds": 60, "missed_heartbeats": 3, "key_camera_offline_minutes": 30}
-
-
-@pytest.fixture
-async def vn(
-    platform: Callable[..., AbstractAsyncContextManager[Platform]], backend: dict[str, Any]
-) -> AsyncIterator[Platform]:
-    """The platform with video_net alone, on SQLite and on PostgreSQL."""
-    async with platform(plugins="video_net", **backend) as p:
-        yield p
 
 
 async def test_stream_urls_are_encrypted_at_rest_and_shown_only_to_admins(vn: Platform) -> None:

@@ -4,10 +4,9 @@ stored values as SQLAlchemy's, inside the session's transaction, SQLite errors a
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -24,15 +23,6 @@ from tests.plugins.video_net_helpers import BASE, alert, code, register
 
 ALERTS = f"{BASE}/alerts"
 SQLALCHEMY_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
-
-
-@pytest.fixture
-async def vn(
-    platform: Callable[..., AbstractAsyncContextManager[Platform]], backend: dict[str, Any]
-) -> AsyncIterator[Platform]:
-    """The platform with video_net alone, on SQLite and on PostgreSQL."""
-    async with platform(plugins="video_net", **backend) as p:
-        yield p
 
 
 async def test_one_hop_writes_store_what_sqlalchemy_stores(
