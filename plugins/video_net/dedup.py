@@ -19,14 +19,14 @@ import asyncio
 import functools
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, text, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -303,26 +303,54 @@ async def read_group(
     remaining alert's cooldown).
     """
     driver = await onehop.driver_of(session)
+    connection = await session.connection()
+    dialect = connection.dialect
     if driver is not None:
-        prepared = _prepared((await session.connection()).dialect)
-        return await onehop.run(driver, functools.partial(_read_on_thread, prepared, items, types, cameras))
+        prepared = _prepared(dialect)
+
+        def on_thread(db: sqlite3.Connection) -> GroupReads:
+            def query(name: str, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+                statement = prepared[name]
+                return statement.rows(db.execute(statement.sql, statement.parameters(values)).fetchall())
+
+            return _read(query, "sqlite", items, types, cameras)
+
+        return await onehop.run(driver, on_thread)
+
+    def through_sqlalchemy(sync: Connection) -> GroupReads:
+        def query(name: str, values: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+            statement = _SUPPRESSIONS if name == "suppressions" else _statement(dialect.name, name)
+            return sync.execute(statement, values).all()
+
+        return _read(query, dialect.name, items, types, cameras)
+
+    return await connection.run_sync(through_sqlalchemy)
+
+
+def _read(
+    query: Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]],
+    dialect: str,
+    items: Sequence[AlertIn],
+    types: Mapping[str, AlertType],
+    cameras: Mapping[str, CameraRef] | None,
+) -> GroupReads:
+    """:func:`read_group` without awaiting: ``query(name, values)`` runs the lookup ``name``
+    (``cameras``, ``earlier``, ``suppressions``, ``open``) and answers its rows."""
     if cameras is None:
-        cameras = await camera_refs(session, {item.camera for item in items})
+        codes = sorted({item.camera for item in items})
+        cameras = {row[1]: CameraRef(*row) for row in query("cameras", _CODES.parameters(dialect, codes))}
     wanted = _wanted(items, types, cameras)
     if wanted is None:
         return GroupReads(dict(cameras), {}, [], {})
-    connection = await session.connection()
-    dialect = connection.dialect.name
     earlier = {
-        (camera_id, alert_id): (outcome, incident)
-        for camera_id, alert_id, outcome, incident in await connection.execute(
-            _statement(dialect, "earlier"), _PAIRS.parameters(dialect, wanted.pairs)
-        )
+        (c, a): (outcome, incident)
+        for c, a, outcome, incident in query("earlier", _PAIRS.parameters(dialect, wanted.pairs))
     }
-    rules = [_Rule(*row) for row in await connection.execute(_SUPPRESSIONS, {"start": wanted.start, "end": wanted.end})]
-    parameters = {**_KINDS.parameters(dialect, wanted.kinds), "since": wanted.since}
+    rules = [_Rule(*row) for row in query("suppressions", {"start": wanted.start, "end": wanted.end})]
     found: dict[tuple[int, str], _OpenIncident] = {}
-    for camera_id, alert_type, *state in await connection.execute(_statement(dialect, "open"), parameters):
+    for camera_id, alert_type, *state in query(
+        "open", {**_KINDS.parameters(dialect, wanted.kinds), "since": wanted.since}
+    ):
         found[(camera_id, alert_type)] = _OpenIncident(*state)  # ordered by last alert: the latest wins
     return GroupReads(dict(cameras), earlier, rules, found)
 
@@ -365,39 +393,6 @@ def _prepare(dialect: Dialect) -> dict[str, onehop.Prepared]:
     prepared["insert"] = onehop.prepare(_INSERT_ALERT, dialect, column_keys=_ALERT_COLUMNS)
     prepared["update"] = onehop.prepare(_UPDATE_MERGED, dialect)
     return prepared
-
-
-def _read_on_thread(
-    prepared: Mapping[str, onehop.Prepared],
-    items: Sequence[AlertIn],
-    types: Mapping[str, AlertType],
-    cameras: Mapping[str, CameraRef] | None,
-    db: sqlite3.Connection,
-) -> GroupReads:
-    """:func:`read_group` on the database thread (no await: one hop for the cameras, replays, suppressions
-    and open incidents)."""
-
-    def query(name: str, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        statement = prepared[name]
-        return statement.rows(db.execute(statement.sql, statement.parameters(values)).fetchall())
-
-    if cameras is None:
-        codes = sorted({item.camera for item in items})
-        cameras = {row[1]: CameraRef(*row) for row in query("cameras", _CODES.parameters("sqlite", codes))}
-    wanted = _wanted(items, types, cameras)
-    if wanted is None:
-        return GroupReads(dict(cameras), {}, [], {})
-    earlier = {
-        (c, a): (outcome, incident)
-        for c, a, outcome, incident in query("earlier", _PAIRS.parameters("sqlite", wanted.pairs))
-    }
-    rules = [_Rule(*row) for row in query("suppressions", {"start": wanted.start, "end": wanted.end})]
-    found: dict[tuple[int, str], _OpenIncident] = {}
-    for camera_id, alert_type, *state in query(
-        "open", {**_KINDS.parameters("sqlite", wanted.kinds), "since": wanted.since}
-    ):
-        found[(camera_id, alert_type)] = _OpenIncident(*state)  # ordered by last alert: the latest wins
-    return GroupReads(dict(cameras), earlier, rules, found)
 
 
 async def _store(
