@@ -30,8 +30,11 @@ from openpyxl import Workbook
 from sqlalchemy import select, text
 
 from core.citybrain.sync import RecordChecker, prepare_page
+from core.contracts import JobContext
+from core.logs import get_logger
 from core.plugins import load_plugins
-from plugins.waste_sorting.metrics import _days_counted, indicators, local_midnight
+from plugins.waste_sorting.jobs import nightly_rollup
+from plugins.waste_sorting.metrics import _days_counted, indicators, local_midnight, rollup_covers
 from plugins.waste_sorting.models import Household, HouseholdMonth
 from plugins.waste_sorting.rollup import rollup_days
 from tests.api.test_areas import IMPORT, SIZE, areas
@@ -191,6 +194,24 @@ async def test_rollup_read_on_parallel_connections_stores_the_same_rows(street: 
         assert await indicators(session, START, END, TZ, use_rollup=True) == await indicators(
             session, START, END, TZ, use_rollup=False
         )
+
+
+async def test_nightly_job_rolls_up_on_parallel_readers_to_the_raw_numbers(street: Platform) -> None:
+    """The nightly job (which reads the days' sums on connections of its own) makes the rollup that
+    later queries read, and it gives the raw deposits' numbers."""
+    await load(street)
+    scheduler = street.client.app.state.scheduler
+    job_id = "waste_sorting:nightly_rollup"
+    ctx = JobContext(job_id, street.database, street.settings, scheduler.get(job_id).owner_settings,
+                     get_logger("test"), scheduler.services)  # fmt: skip
+    summary = await nightly_rollup(ctx, now=END + timedelta(days=1))  # yesterday is D+1; 3 days back: D-1 .. D+1
+    assert summary["days"] == 3 and summary["stat_rows"] > 0 and summary["household_months"] > 0
+    period = (START - timedelta(days=1), END + timedelta(days=1))
+    async with street.database.session() as session:
+        assert await rollup_covers(session, *period, TZ)
+        rolled = await indicators(session, *period, TZ, bucket="day")
+        raw = await indicators(session, *period, TZ, bucket="day", use_rollup=False)
+    assert rolled == raw and sum(row["deposits"] for row in rolled) == len(DEPOSITS)
 
 
 async def test_per_day_participation_packed_in_lanes_equals_one_sum_per_day(street: Platform) -> None:
