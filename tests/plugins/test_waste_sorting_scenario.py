@@ -29,7 +29,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select, text
 
-from core.citybrain.sync import RecordChecker, prepare_page
+from core.citybrain.checks import RecordChecker, prepare_page
 from core.contracts import JobContext
 from core.logs import get_logger
 from core.plugins import load_plugins

@@ -22,12 +22,14 @@ from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import Dialect
 
+from core.citybrain import checks
 from core.citybrain import sync as sync_module
+from core.citybrain.checks import RecordChecker, prepare_page
 from core.citybrain.client import CityBrainClient, CityBrainError, DatasetPage
 from core.citybrain.models import QuarantinedRecord, SyncRun, SyncState
 from core.citybrain.simulator.app import decode_cursor
 from core.citybrain.simulator.server import SimulatorServer
-from core.citybrain.sync import RecordChecker, _compile_upsert, _parameters, prepare_page
+from core.citybrain.upsert import _compile_upsert, _parameters, upsert_rows
 from core.config import env_name
 from core.contracts import CityBrainSource
 from core.db import SQLITE_CACHE_KIB, SQLITE_JOURNAL_SIZE_LIMIT_BYTES, SQLITE_WAL_AUTOCHECKPOINT_PAGES
@@ -433,16 +435,16 @@ def test_a_clean_page_is_prepared_a_step_at_a_time_with_the_record_by_record_res
     clean.append(camera_record("33010952134000000060", updated_at="2026-11-01T09:30:00"))  # no zone: UTC
     with_a_bad_one = [*clean, {**camera_record("33010952134000000099"), "lon": "east"}]
 
-    page = sync_module._prepare_clean_page(source, checker, clean)
+    page = checks._prepare_clean_page(source, checker, clean)
 
-    assert page is not None and page == sync_module._prepare_records(source, checker, clean)
+    assert page is not None and page == checks._prepare_records(source, checker, clean)
     assert page.duplicates == 1 and len(page.rows) == 51 and page.newest is not None
     assert page.newest.isoformat() == "2026-11-01T09:30:00+00:00"
     assert page.rows[7]["name"] == "again" and page.keys == sorted(page.keys)
     # One bad record: the whole page goes record by record, which names the bad one.
-    assert sync_module._prepare_clean_page(source, checker, with_a_bad_one) is None
+    assert checks._prepare_clean_page(source, checker, with_a_bad_one) is None
     mixed = prepare_page(source, checker, with_a_bad_one)
-    assert mixed == sync_module._prepare_records(source, checker, with_a_bad_one)
+    assert mixed == checks._prepare_records(source, checker, with_a_bad_one)
     assert [reason for _record, reason in mixed.bad.values()] == ["lon: expected a number, got 'east'"]
     assert mixed.rows == page.rows
 
@@ -456,14 +458,14 @@ async def test_upsert_rows_stores_many_rows_once_and_updates_them_in_place(stree
     assert sqlite_upsert.multi_columns == tuple(rows[0])  # the defaults are bound once per statement
 
     async with street.database.engine.begin() as connection:
-        await sync_module.upsert_rows(connection, source, rows)
+        await upsert_rows(connection, source, rows)
     async with street.database.engine.begin() as connection:
         ids = dict((await connection.execute(select(Camera.code, Camera.id))).tuples().all())
     changed = [
         {**row, "name": f"{row['name']} renamed", "lat": 30.5} if i % 3 == 0 else row for i, row in enumerate(rows)
     ]
     async with street.database.engine.begin() as connection:
-        await sync_module.upsert_rows(connection, source, changed)
+        await upsert_rows(connection, source, changed)
 
     assert await street.count(Camera) == 1234
     defaults = (Camera.status == "unknown", Camera.enabled.is_(True), Camera.camera_type == "other")
