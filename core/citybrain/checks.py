@@ -11,15 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
+import msgspec
 from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, UniqueConstraint
 
+from core.citybrain.typed import DESCRIBED, RecordLayout, record_layout
 from core.contracts import CityBrainSource
 
 
@@ -84,6 +86,18 @@ class RecordChecker:
             auto = column.primary_key and column.autoincrement in (True, "auto") and isinstance(kind, Integer)
             if not column.nullable and not has_default and not auto:
                 self.required.append(column.name)
+        self.layout: RecordLayout | None = None
+        """How records of the source's ``record_type`` become rows (None without one)."""
+        if source.record_type is not None:
+            if source.validate is not None:
+                raise SyncConfigError(
+                    f"source {source.dataset}: validate cannot be combined with record_type; "
+                    "check in the struct instead (msgspec.Meta constraints, __post_init__)"
+                )
+            try:
+                self.layout = record_layout(source.record_type, self, source.natural_key)
+            except ValueError as exc:
+                raise SyncConfigError(f"source {source.dataset}: {exc}") from None
 
     def problem(self, values: Mapping[str, Any]) -> str | None:
         """Why ``values`` cannot be stored (unknown column, null, type, length, missing), or None."""
@@ -102,7 +116,7 @@ class RecordChecker:
                 continue
             kind = type(value)
             if kind not in allowed:
-                return f"{name}: expected {_DESCRIBED[allowed]}, got {value!r}"
+                return f"{name}: expected {DESCRIBED[allowed]}, got {value!r}"
             if kind is float and not math.isfinite(value):
                 return f"{name}: expected a finite number, got {value!r}"
             if name in lengths and len(value) > lengths[name]:
@@ -159,7 +173,6 @@ class RecordChecker:
 
 
 _NONE = type(None)
-_DESCRIBED = {(bool,): "true or false", (int,): "an integer", (float, int): "a number", (str,): "text"}
 
 
 # -- a page ----------------------------------------------------------------------------------------
@@ -169,7 +182,7 @@ _DESCRIBED = {(bool,): "true or false", (int,): "an integer", (float, int): "a n
 class PreparedPage:
     """A page split into rows to upsert (one per natural key), records to quarantine and the newest update."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)  # dicts of column values, or records of the record_type
     keys: list[Any] = field(default_factory=list)  # the natural key of each row, in the same (sorted) order
     bad: dict[str, tuple[Any, str]] = field(default_factory=dict)  # record hash -> (record, reason)
     duplicates: int = 0
@@ -184,12 +197,12 @@ def record_hash(record: Any) -> str:
 
 def _updated_at(record: Mapping[str, Any]) -> datetime:
     raw = record.get("updated_at")
-    if not isinstance(raw, str):
-        raise ValueError(f"updated_at: expected an ISO 8601 date-time, got {raw!r}")
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = msgspec.convert(raw, datetime) if isinstance(raw, str) else None
     except ValueError:
-        raise ValueError(f"updated_at: expected an ISO 8601 date-time, got {raw!r}") from None
+        moment = None
+    if moment is None:
+        raise ValueError(f"updated_at: expected an RFC 3339 date-time, got {raw!r}")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -200,8 +213,12 @@ def prepare_page(source: CityBrainSource, checker: RecordChecker, items: list[An
     are checked against the columns (a page at a time, :meth:`RecordChecker.problems`), then
     ``validate`` runs on the values that passed. A page with nothing wrong (nearly every page) is
     done a step at a time over the whole page (:func:`_prepare_clean_page`); a page where any step
-    fails is done again record by record, which gives each bad record its reason.
+    fails is done again record by record, which gives each bad record its reason. A page decoded
+    into the source's ``record_type`` is checked already: it is only de-duplicated.
     """
+    layout = checker.layout
+    if layout is not None and items and type(items[0]) is layout.record_type:
+        return _prepare_typed_page(source, layout, items)
     clean = _prepare_clean_page(source, checker, items)
     return clean if clean is not None else _prepare_records(source, checker, items)
 
@@ -276,12 +293,10 @@ def _prepare_clean_page(source: CityBrainSource, checker: RecordChecker, items: 
     if set(map(type, raws)) != _STRS:
         return None
     try:
-        moments = list(map(datetime.fromisoformat, raws))
+        moments = msgspec.convert(raws, list[datetime])  # RFC 3339, as msgspec reads a record_type's
         mapped: list[Any] = list(map(source.map_record, items))
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
-    if None in set(map(_TZINFO, moments)):
-        moments = [moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in moments]
     # prepare_page copies each mapped record; a dict of its own is not copied again.
     if set(map(type, mapped)) != _DICTS or len(set(map(id, mapped))) != len(mapped):
         mapped = list(map(dict, mapped))
@@ -295,7 +310,24 @@ def _prepare_clean_page(source: CityBrainSource, checker: RecordChecker, items: 
         keys = list(map(itemgetter(*natural_key), mapped))
     except (KeyError, ValueError, TypeError, AttributeError):
         return None
-    by_key = dict(zip(keys, mapped, strict=True))  # the last of a key wins, as record by record
+    return _keyed_page(keys, mapped, moments)
+
+
+def _prepare_typed_page(source: CityBrainSource, layout: RecordLayout, items: list[Any]) -> PreparedPage:
+    """:func:`prepare_page` of records decoded into the ``record_type``, which checked them as it decoded."""
+    moments = list(map(attrgetter(layout.updated_at), items))
+    keys = list(map(attrgetter(*source.natural_key), items))
+    return _keyed_page(keys, items, moments)
+
+
+def _keyed_page(keys: list[Any], rows: list[Any], moments: list[datetime]) -> PreparedPage:
+    """A page of good rows: one per natural key (the last of a key wins, as record by record), in key order.
+
+    ``moments`` are the rows' ``updated_at``; one without a time zone is taken as UTC.
+    """
+    if None in set(map(_TZINFO, moments)):
+        moments = [moment if moment.tzinfo else moment.replace(tzinfo=UTC) for moment in moments]
+    by_key = dict(zip(keys, rows, strict=True))
     page = PreparedPage(duplicates=len(keys) - len(by_key), newest=max(moments))
     try:
         page.keys = sorted(by_key)
@@ -321,3 +353,32 @@ def _kept(source: CityBrainSource, record: Any) -> Any:
 def sort_key(key: Any) -> tuple[str, ...]:
     """A key by its text: the order of natural keys whose parts cannot be compared as they are."""
     return tuple(str(part) for part in key) if isinstance(key, tuple) else (str(key),)
+
+
+def record_type_disagreements(source: CityBrainSource, records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Where ``source.record_type`` accepts a record that ``map_record`` refuses, or gives other values.
+
+    For a plugin's tests: each of ``records`` (JSON objects as City Brain sends them, good and bad)
+    goes both ways, the record-by-record checks and the decode into the ``record_type``. A record
+    the ``record_type`` refuses is no disagreement: its page only takes the slower way.
+    """
+    checker = RecordChecker(source)
+    layout = checker.layout
+    if layout is None:
+        raise SyncConfigError(f"source {source.dataset} has no record_type")
+    found = []
+    for record in records:
+        try:
+            decoded = msgspec.json.decode(msgspec.json.encode(record), type=layout.record_type)
+        except msgspec.ValidationError:
+            continue
+        typed = {name: getattr(decoded, name) for name in layout.columns}
+        page = _prepare_records(source, checker, [record])
+        if page.bad:
+            reason = next(iter(page.bad.values()))[1]
+            found.append(f"record_type accepts what map_record refuses ({reason}): {record!r}")
+        elif page.rows != [typed]:
+            found.append(f"record_type gives {typed!r}, map_record {page.rows[0]!r}")
+        elif page.newest != _keyed_page([None], [decoded], [getattr(decoded, layout.updated_at)]).newest:
+            found.append(f"record_type reads another updated_at: {record!r}")
+    return found

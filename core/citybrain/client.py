@@ -21,6 +21,7 @@ import msgspec
 import stamina
 
 from core.citybrain.signing import CityBrainAuth
+from core.citybrain.typed import page_decoder
 from core.config import ConfigError, Settings, env_name
 from core.db import utcnow
 from core.logs import get_logger
@@ -103,7 +104,7 @@ def make_http_client(settings: Settings, **kwargs: Any) -> httpx.AsyncClient:
 class DatasetPage:
     """One page of a dataset: its records, the cursor of the next page (None at the end) and what remains."""
 
-    items: list[dict[str, Any]]
+    items: list[Any]  # JSON objects (dicts), or records of the record_type asked for
     next_cursor: str | None
     remaining: int | None
     cursor: str | None
@@ -240,10 +241,12 @@ class CityBrainClient:
         updated_since: datetime | None = None,
         limit: int | None = None,
         on_sent: Callable[[], None] | None = None,
+        record_type: type[Any] | None = None,
     ) -> DatasetPage:
         """One page of ``dataset`` after ``cursor``, of records updated at or after ``updated_since``.
 
-        ``on_sent``: see :meth:`request`.
+        With ``record_type`` (a ``msgspec.Struct``) the records are decoded into it; a page it
+        refuses anywhere comes as JSON objects (dicts), as without it. ``on_sent``: see :meth:`request`.
         """
         params = {
             "limit": limit or self.settings.citybrain_page_size,
@@ -251,6 +254,13 @@ class CityBrainClient:
             "updated_since": updated_since.isoformat() if updated_since else None,
         }
         response = await self.request("GET", f"/v1/datasets/{dataset}", params=params, on_sent=on_sent)
+        if record_type is not None:
+            try:
+                page = page_decoder(record_type).decode(response.content)
+            except msgspec.MsgspecError:
+                pass  # a record (or the page) it refuses: the page comes as JSON objects, checked one by one
+            else:
+                return DatasetPage(page.items, page.next_cursor or None, page.remaining, cursor)
         try:
             body = msgspec.json.decode(response.content)
             items = body["items"]

@@ -175,11 +175,11 @@ class _Batch:
         self.records += len(page.items)
         self.high_water = high_water
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[Any]:
         """The rows of all its pages in key order, one per natural key (a later page's row wins)."""
         if len(self.pages) == 1:
             return self.pages[0][1].rows
-        by_key: dict[Any, dict[str, Any]] = {}
+        by_key: dict[Any, Any] = {}
         for _page, prepared in self.pages:
             by_key.update(zip(prepared.keys, prepared.rows, strict=True))
         try:
@@ -363,13 +363,17 @@ async def sync_dataset(
             batch = _Batch()
             try:
                 try:
-                    page = await client.get_page(source.dataset, cursor=cursor, updated_since=since, limit=limit)
+                    page = await client.get_page(
+                        source.dataset, cursor=cursor, updated_since=since, limit=limit, record_type=source.record_type
+                    )
                 except CityBrainError as exc:
                     if not (cursor and exc.status == 400 and "cursor" in str(exc.detail)):
                         raise
                     log.warning("citybrain_sync_cursor_refused", dataset=source.dataset, run=run.id)
                     result.resumed = False
-                    page = await client.get_page(source.dataset, updated_since=since, limit=limit)
+                    page = await client.get_page(
+                        source.dataset, updated_since=since, limit=limit, record_type=source.record_type
+                    )
                 total = page.remaining
                 while True:
                     if page.next_cursor is not None:
@@ -381,6 +385,7 @@ async def sync_dataset(
                                 updated_since=since,
                                 limit=limit,
                                 on_sent=partial(sent.append, True),
+                                record_type=source.record_type,
                             )
                         )
                         await _until_sent(pending, sent)

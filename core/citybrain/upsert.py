@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import repeat
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam
@@ -127,33 +127,26 @@ def _compile_upsert(
     return _Upsert(sql, order, defaults, processors)
 
 
-async def upsert_rows(
-    session: AsyncSession | AsyncConnection, source: CityBrainSource, rows: list[dict[str, Any]]
-) -> None:
+async def upsert_rows(session: AsyncSession | AsyncConnection, source: CityBrainSource, rows: list[Any]) -> None:
     """Insert or update ``rows`` of ``source``'s model on its natural key, one ``executemany`` per column set.
 
-    The statement is compiled once per column set and sent to the driver directly; column
-    defaults (e.g. ``created_at``) are evaluated once per batch.
+    A row is a dict of column values, or a record of the source's ``record_type`` (its fields
+    that are columns). The statement is compiled once per column set and sent to the driver
+    directly; column defaults (e.g. ``created_at``) are evaluated once per batch.
     """
     if not rows:
         return
     table = table_of(source)
     connection = await session.connection() if isinstance(session, AsyncSession) else session
     dialect = connection.dialect
-    column_sets = set(map(tuple, rows))  # one set of columns in nearly every batch: check it in C
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    if len(column_sets) == 1:
-        groups[column_sets.pop()] = rows
-    else:
-        for row in rows:
-            groups.setdefault(tuple(row), []).append(row)
-    for columns, group in groups.items():
+    for columns, get, group in _row_groups(table, rows):
         cache_key = (dialect.name, table.name, source.natural_key, columns)
         if cache_key not in _UPSERTS:
             _UPSERTS[cache_key] = _compile_upsert(dialect, source, table, columns)
         upsert = _UPSERTS[cache_key]
         if upsert is None:
-            await connection.execute(_upsert_statement(dialect.name, source, table, columns), group)
+            values = group if get is itemgetter else [{name: getattr(row, name) for name in columns} for row in group]
+            await connection.execute(_upsert_statement(dialect.name, source, table, columns), values)
             continue
         defaults = _defaults(upsert)  # once for the whole group: one created_at for the batch
         per = upsert.rows_per_statement
@@ -163,23 +156,55 @@ async def upsert_rows(
             # executemany steps (and takes the GIL back to bind) once per row; this costs SQLite
             # ~25% less CPU here, and half the parameters to build.
             constant = tuple(defaults.values())
-            flat = _flat(upsert, group[:whole], upsert.multi_columns, defaults)
+            flat = _flat(upsert, group[:whole], upsert.multi_columns, defaults, get)
             width = per * len(upsert.multi_columns)
             statements = [constant + tuple(flat[start : start + width]) for start in range(0, len(flat), width)]
             await connection.exec_driver_sql(upsert.multi_sql, statements)
         if whole < len(group):
             rest = group[whole:] if whole else group
-            await connection.exec_driver_sql(upsert.sql, _parameters(upsert, rest, defaults))
+            await connection.exec_driver_sql(upsert.sql, _parameters(upsert, rest, defaults, get))
+
+
+Getter = Callable[[str], Callable[[Any], Any]]
+"""``itemgetter`` for rows that are dicts, ``attrgetter`` for records of a ``record_type``."""
+
+
+def _row_groups(table: Table, rows: list[Any]) -> list[tuple[tuple[str, ...], Getter, list[Any]]]:
+    """``rows`` by their columns: (the columns, how to get a column of a row, the rows).
+
+    Dicts are grouped by their keys, records of a ``record_type`` by their fields that are columns.
+    Nearly every batch is of one kind and one set of columns, which is checked in C.
+    """
+    kinds = set(map(type, rows))
+    if kinds == _DICTS:
+        column_sets = set(map(tuple, rows))
+        if len(column_sets) == 1:
+            return [(column_sets.pop(), itemgetter, rows)]
+    elif len(kinds) == 1:
+        return [(_record_columns(kinds.pop(), table), attrgetter, rows)]
+    groups: dict[tuple[tuple[str, ...], Getter], list[Any]] = {}
+    for row in rows:
+        shape = (tuple(row), itemgetter) if type(row) is dict else (_record_columns(type(row), table), attrgetter)
+        groups.setdefault(shape, []).append(row)
+    return [(columns, get, group) for (columns, get), group in groups.items()]
+
+
+def _record_columns(record_type: type[Any], table: Table) -> tuple[str, ...]:
+    """The fields of a ``record_type`` that are columns of ``table``."""
+    return tuple(name for name in record_type.__struct_fields__ if name in table.columns)
+
+
+_DICTS = {dict}
 
 
 def _parameters(
-    upsert: _Upsert, group: list[dict[str, Any]], defaults: Mapping[str, Any] | None = None
+    upsert: _Upsert, group: list[Any], defaults: Mapping[str, Any] | None = None, get: Getter = itemgetter
 ) -> list[tuple[Any, ...]]:
     """The driver parameters of ``group`` in the statement's order, a tuple per row.
 
     The defaults are evaluated once (or given: :func:`_defaults`).
     """
-    return list(_columns(upsert, group, upsert.order, _defaults(upsert) if defaults is None else defaults))
+    return list(_columns(upsert, group, upsert.order, _defaults(upsert) if defaults is None else defaults, get))
 
 
 def _defaults(upsert: _Upsert) -> dict[str, Any]:
@@ -193,14 +218,14 @@ def _defaults(upsert: _Upsert) -> dict[str, Any]:
 
 
 def _columns(
-    upsert: _Upsert, group: list[dict[str, Any]], names: tuple[str, ...], defaults: Mapping[str, Any]
+    upsert: _Upsert, group: list[Any], names: tuple[str, ...], defaults: Mapping[str, Any], get: Getter
 ) -> Iterator[tuple[Any, ...]]:
     """The driver values of ``names`` for each row of ``group``, a tuple per row (lazily)."""
-    return zip(*_column_values(upsert, group, names, defaults), strict=True)
+    return zip(*_column_values(upsert, group, names, defaults, get), strict=True)
 
 
 def _flat(
-    upsert: _Upsert, group: list[dict[str, Any]], names: tuple[str, ...], defaults: Mapping[str, Any]
+    upsert: _Upsert, group: list[Any], names: tuple[str, ...], defaults: Mapping[str, Any], get: Getter
 ) -> list[Any]:
     """The driver values of ``names`` for each row of ``group``, row after row in one list.
 
@@ -209,13 +234,13 @@ def _flat(
     """
     width = len(names)
     flat: list[Any] = [None] * (len(group) * width)
-    for offset, values in enumerate(_column_values(upsert, group, names, defaults)):
+    for offset, values in enumerate(_column_values(upsert, group, names, defaults, get)):
         flat[offset::width] = values
     return flat
 
 
 def _column_values(
-    upsert: _Upsert, group: list[dict[str, Any]], names: tuple[str, ...], defaults: Mapping[str, Any]
+    upsert: _Upsert, group: list[Any], names: tuple[str, ...], defaults: Mapping[str, Any], get: Getter
 ) -> list[Iterable[Any]]:
     """The driver values of each of ``names`` over ``group``, a column at a time.
 
@@ -229,7 +254,7 @@ def _column_values(
             columns.append(repeat(defaults[name], len(group)))
             continue
         process = upsert.processors[upsert.order.index(name)]
-        values: Iterable[Any] = list(map(itemgetter(name), group))
+        values: Iterable[Any] = list(map(get(name), group))
         if process is to_float and set(map(type, values)) == _FLOATS:
             process = None
         columns.append(values if process is None else map(process, values))

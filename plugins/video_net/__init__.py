@@ -103,10 +103,18 @@ def register_reports() -> list[ReportSpec]:
 @hookimpl
 def register_citybrain_sources() -> list[CityBrainSource]:
     """City Brain's camera list fills the registry; status and heartbeats stay the street's own."""
-    from plugins.video_net.citybrain import camera_values
+    from plugins.video_net.citybrain import CameraRecord, camera_values
     from plugins.video_net.models import Camera
 
-    return [CityBrainSource(dataset="cameras", natural_key=("code",), model=Camera, map_record=camera_values)]
+    return [
+        CityBrainSource(
+            dataset="cameras",
+            natural_key=("code",),
+            model=Camera,
+            map_record=camera_values,
+            record_type=CameraRecord,
+        )
+    ]
 
 
 @hookimpl
