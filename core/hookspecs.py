@@ -176,8 +176,11 @@ def register_citybrain_sources() -> Any:
     key or a unique constraint: the conflict target) and ``map_record(record)``, which returns the
     model values of one record; raising ``KeyError``, ``ValueError`` or ``TypeError`` there
     quarantines the record with the message as the reason. Optional: ``validate(values)`` returns
-    a reason to quarantine, ``update_columns`` limits what an existing row takes from City Brain.
-    The core syncs each dataset as the job ``citybrain:sync_<dataset>`` (see docs/citybrain.md).
+    a reason to quarantine, ``update_columns`` limits what an existing row takes from City Brain,
+    ``redact`` masks what the quarantine keeps, and ``record_type`` (a ``msgspec.Struct`` with the
+    same checks as ``map_record``) lets the core decode and check whole pages in C, several times
+    cheaper per record. The core syncs each dataset as the job ``citybrain:sync_<dataset>`` (see
+    docs/citybrain.md).
 
     Returns:
         a list of :class:`core.contracts.CityBrainSource`.
