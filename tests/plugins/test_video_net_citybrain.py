@@ -7,8 +7,7 @@ must accept nothing that ``camera_values`` and the column checks refuse, and giv
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
@@ -17,7 +16,7 @@ from core.citybrain.simulator.app import SimulatorState
 from core.citybrain.simulator.faults import MALFORMATIONS, malform
 from core.contracts import CityBrainSource
 from plugins.video_net import register_citybrain_sources
-from plugins.video_net.citybrain import CameraRecord, Owner
+from plugins.video_net.citybrain import CameraRecord
 
 GOOD = {
     "id": "33010952134000000001",
@@ -89,15 +88,11 @@ def test_camera_record_accepts_only_what_camera_values_accepts_and_gives_the_sam
     assert 300 <= decodable < len(records)  # the comparison covered both sides
 
 
-class LooseCameraRecord(msgspec.Struct):
+class LooseCameraRecord(CameraRecord):
     """CameraRecord without the check of the id's digits: what the test above must catch."""
 
-    code: Annotated[str, msgspec.Meta(min_length=20, max_length=20)] = msgspec.field(name="id")
-    name: Annotated[str, msgspec.Meta(max_length=200)]
-    owner: Owner
-    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
-    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
-    updated_at: datetime
+    def __post_init__(self) -> None:
+        """Takes any 20 characters as the id."""
 
 
 def test_a_record_type_looser_than_camera_values_is_caught() -> None:
