@@ -356,6 +356,9 @@ async def sync_dataset(
         if progress is not None:
             progress(len(page.items), total)
 
+    get_page = partial(
+        client.get_page, source.dataset, updated_since=since, limit=limit, record_type=source.record_type
+    )
     pending: asyncio.Task[DatasetPage] | None = None  # the next page, fetched while this one is checked
     try:
         async with database.engine.connect() as connection:
@@ -363,30 +366,19 @@ async def sync_dataset(
             batch = _Batch()
             try:
                 try:
-                    page = await client.get_page(
-                        source.dataset, cursor=cursor, updated_since=since, limit=limit, record_type=source.record_type
-                    )
+                    page = await get_page(cursor=cursor)
                 except CityBrainError as exc:
                     if not (cursor and exc.status == 400 and "cursor" in str(exc.detail)):
                         raise
                     log.warning("citybrain_sync_cursor_refused", dataset=source.dataset, run=run.id)
                     result.resumed = False
-                    page = await client.get_page(
-                        source.dataset, updated_since=since, limit=limit, record_type=source.record_type
-                    )
+                    page = await get_page()
                 total = page.remaining
                 while True:
                     if page.next_cursor is not None:
                         sent: list[bool] = []
                         pending = asyncio.ensure_future(
-                            client.get_page(
-                                source.dataset,
-                                cursor=page.next_cursor,
-                                updated_since=since,
-                                limit=limit,
-                                on_sent=partial(sent.append, True),
-                                record_type=source.record_type,
-                            )
+                            get_page(cursor=page.next_cursor, on_sent=partial(sent.append, True))
                         )
                         await _until_sent(pending, sent)
                     prepared = prepare_page(source, checker, page.items)  # while the batch before is written
