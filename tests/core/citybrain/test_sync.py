@@ -505,3 +505,19 @@ async def test_sqlite_connections_have_a_larger_page_cache_and_fewer_checkpoints
             for name in ("cache_size", "wal_autocheckpoint", "journal_size_limit")
         ]
     assert values == [-SQLITE_CACHE_KIB, SQLITE_WAL_AUTOCHECKPOINT_PAGES, SQLITE_JOURNAL_SIZE_LIMIT_BYTES]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_stored_cursor_city_brain_refuses_starts_the_run_over_from_the_watermark(
+    street: Street, simulator: SimulatorServer
+) -> None:
+    async with street.database.session() as session:
+        session.add(SyncState(dataset="cameras", cursor="not-a-cursor-of-the-simulator"))
+
+    result = await street.service.sync("cameras")
+
+    assert not result.resumed
+    assert result.upserted == len(simulator.state.datasets["cameras"].records) == await street.count(Camera)
+    async with street.database.session() as session:
+        state = await session.get(SyncState, "cameras")
+    assert state is not None and state.cursor is None and state.updated_since is not None
